@@ -1,0 +1,306 @@
+"""Frozen dataclass schemas of every config group.
+
+Each dataclass validates itself in ``__post_init__`` and raises :class:`ConfigError` naming the bad
+field (``hardware.link_gbps``). Hydra composes YAML onto these schemas (see ``store.py``); the jobs turn
+the composed ``DictConfig`` into these dataclasses once, at the boundary, with
+:func:`hdmoe_ray.config.loading.to_run_config`. The library itself never needs Hydra.
+
+Units are in the names: ``*_gbps`` are gigabytes per second (10^9 bytes/s, as in the paper's
+"75 GB/s"), ``tflops`` are 10^12 FLOP/s, ``*_ns`` nanoseconds, ``capacity_gb`` 10^9 bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdmoe_ray.errors import ConfigError
+
+WORKLOAD_MODES = ("expected", "sampled")
+PROFILE_NAMES = ("paper", "physical")
+ENGINE_NAMES = ("local", "ray")
+NETWORK_MODELS = ("des", "flow")
+TRACKING_NAMES = ("none", "mlflow")
+
+
+def _positive(group: str, name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{group}.{name}", f"must be a finite number {bound}, got {value!r}")
+
+
+def _one_of(group: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{group}.{name}", f"must be one of {list(allowed)}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """An MoE model as data (PAPER.md section 2). Dense layers and shared experts are counted."""
+
+    name: str = "tiny"
+    num_experts: int = 8  # routed experts E
+    top_k: int = 2  # experts per token e
+    num_layers: int = 4  # all transformer layers
+    num_dense_layers: int = 0  # leading dense (non-MoE) layers, e.g. 1 for DeepSeek-V2-Lite
+    hidden_size: int = 64  # h
+    expert_intermediate_size: int = 128  # IS of one routed expert
+    # The authors' evaluation code uses a different IS for some models (Qwen2: 18944); profile=paper uses it.
+    paper_expert_intermediate_size: int | None = None
+    num_shared_experts: int = 0
+    shared_expert_intermediate_size: int = 0  # width of ONE shared expert
+    dense_intermediate_size: int = 0  # FFN width of the dense layers
+    default_trace: str = "synthetic"  # bundled trace used when workload.trace is unset
+    source: str = ""  # where the numbers come from (a published config)
+
+    def __post_init__(self) -> None:
+        g = "model"
+        for name in ("num_experts", "top_k", "num_layers", "hidden_size", "expert_intermediate_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
+        for name in ("num_dense_layers", "num_shared_experts", "shared_expert_intermediate_size",
+                     "dense_intermediate_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{g}.{name}", f"must be an integer >= 0, got {value!r}")
+        if self.top_k > self.num_experts:
+            raise ConfigError(f"{g}.top_k", f"top_k={self.top_k} exceeds num_experts={self.num_experts}")
+        if self.num_dense_layers >= self.num_layers:
+            raise ConfigError(f"{g}.num_dense_layers",
+                              f"{self.num_dense_layers} dense layers leave no MoE layer of {self.num_layers}")
+        if self.paper_expert_intermediate_size is not None and self.paper_expert_intermediate_size <= 0:
+            raise ConfigError(f"{g}.paper_expert_intermediate_size", "must be a positive integer or null")
+        if self.num_shared_experts > 0 and self.shared_expert_intermediate_size <= 0:
+            raise ConfigError(f"{g}.shared_expert_intermediate_size",
+                              "must be > 0 when num_shared_experts > 0")
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_layers - self.num_dense_layers
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """A 2D mesh of 3D NMP nodes (PAPER.md section 1). Per-node compute, per-link-direction bandwidth."""
+
+    name: str = "hdmoe_5t_50g"
+    mesh_x: int = 4
+    mesh_y: int = 8
+    tflops: float = 5.0  # per node, 10^12 FLOP/s
+    link_gbps: float = 50.0  # per link and direction, 10^9 bytes/s
+    dram_gbps: float = 625.0  # per node, 10^9 bytes/s (the authors' code)
+    capacity_gb: float = 16.0  # per node, 10^9 bytes (checked in profile=physical)
+    link_latency_ns: float = 0.0  # per hop wire latency (profile=physical)
+    router_latency_ns: float = 0.0  # per hop router pipeline latency (profile=physical)
+
+    def __post_init__(self) -> None:
+        g = "hardware"
+        for name in ("mesh_x", "mesh_y"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{g}.{name}", f"must be a positive integer (mesh of zero nodes?), got {value!r}")
+        for name in ("tflops", "link_gbps", "dram_gbps", "capacity_gb"):
+            _positive(g, name, getattr(self, name))
+        for name in ("link_latency_ns", "router_latency_ns"):
+            _positive(g, name, getattr(self, name), allow_zero=True)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.mesh_x * self.mesh_y
+
+    @property
+    def flops_per_s(self) -> float:
+        return self.tflops * 1e12
+
+    @property
+    def link_bytes_per_s(self) -> float:
+        return self.link_gbps * 1e9
+
+    @property
+    def dram_bytes_per_s(self) -> float:
+        return self.dram_gbps * 1e9
+
+
+@dataclass(frozen=True)
+class SyntheticTraceConfig:
+    """Knobs of the seeded synthetic routing generator (defaults calibrated on DeepSeek-V2-Lite)."""
+
+    num_tokens: int = 8192
+    zipf_exponent: float = 1.0  # per-layer expert popularity skew
+    coactivation_strength: float = 0.5  # 0: independent experts, 1: strongly clustered groups
+    cross_layer_correlation: float = 0.5  # 0: layers independent, 1: next layer's choice follows
+    drift_per_batch: float = 0.05  # how fast popularity drifts between consecutive batches
+    batch_tokens: int = 256  # tokens per logged batch (drift granularity)
+
+    def __post_init__(self) -> None:
+        g = "workload.synthetic"
+        if not isinstance(self.num_tokens, int) or self.num_tokens <= 0:
+            raise ConfigError(f"{g}.num_tokens", f"must be a positive integer, got {self.num_tokens!r}")
+        if not isinstance(self.batch_tokens, int) or self.batch_tokens <= 0:
+            raise ConfigError(f"{g}.batch_tokens", f"must be a positive integer, got {self.batch_tokens!r}")
+        _positive(g, "zipf_exponent", self.zipf_exponent, allow_zero=True)
+        for name in ("coactivation_strength", "cross_layer_correlation", "drift_per_batch"):
+            value = getattr(self, name)
+            if not (0.0 <= value <= 1.0):
+                raise ConfigError(f"{g}.{name}", f"must lie in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """Which routing trace, which batch size, expected traffic or sampled batches."""
+
+    trace: str | None = None  # bundled trace name, "synthetic", or None for the model's default_trace
+    trace_path: str | None = None  # any file or folder in a supported format (wins over trace)
+    category: str | None = None  # e.g. "reasoning" (Mixtral MT-Bench) or "law" (ESFT): picks a bundled file
+    batch_size: int = 128  # B tokens per decode step
+    mode: str = "expected"  # expected | sampled
+    num_sampled_batches: int = 16  # sampled mode: batches of B tokens averaged
+    seed: int = 0
+    synthetic: SyntheticTraceConfig = field(default_factory=SyntheticTraceConfig)
+
+    def __post_init__(self) -> None:
+        g = "workload"
+        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
+            raise ConfigError(f"{g}.batch_size", f"must be a positive integer, got {self.batch_size!r}")
+        _one_of(g, "mode", self.mode, WORKLOAD_MODES)
+        if not isinstance(self.num_sampled_batches, int) or self.num_sampled_batches <= 0:
+            raise ConfigError(f"{g}.num_sampled_batches", f"must be a positive integer, got {self.num_sampled_batches!r}")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """A mapping strategy and its options. Fields a strategy does not use are ignored by it.
+
+    ``name`` picks the registered strategy (``tp``, ``ep``, ``hybrid_cb``, ``hdmoe``).
+    """
+
+    name: str = "tp"
+    # ep
+    ep_variant: str = "random"  # random | balanced
+    # hybrid_cb
+    num_regions: int | None = None  # None: 8 for >= 64 experts, 2 below (PAPER.md section 6)
+    # hdmoe (offline optimiser, issue 4)
+    node_balance: bool = True
+    link_balance: bool = True
+    mapping_path: str | None = None  # reuse a mapping saved by hdmoe-optimize
+    load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
+    milp_time_limit_s: float = 30.0
+    milp_gap: float = 0.05
+    link_balance_evaluations: int = 70
+    link_balance_initial_points: int = 10
+    link_balance_method: str = "gp_hungarian"  # gp_hungarian | gp_swap | random | anneal
+    # dynamic placement (online, later issue): experts pre-broadcast per layer; 0 disables
+    dynamic_experts_per_layer: int = 0
+
+    def __post_init__(self) -> None:
+        g = "strategy"
+        _one_of(g, "ep_variant", self.ep_variant, ("random", "balanced"))
+        if self.num_regions is not None and (not isinstance(self.num_regions, int) or self.num_regions <= 0):
+            raise ConfigError(f"{g}.num_regions", f"must be a positive integer or null, got {self.num_regions!r}")
+        _positive(g, "load_cap_factor", self.load_cap_factor)
+        _positive(g, "milp_time_limit_s", self.milp_time_limit_s)
+        _positive(g, "milp_gap", self.milp_gap, allow_zero=True)
+        for name in ("link_balance_evaluations", "link_balance_initial_points"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
+        if self.link_balance_initial_points > self.link_balance_evaluations:
+            raise ConfigError(f"{g}.link_balance_initial_points", "must not exceed link_balance_evaluations")
+        _one_of(g, "link_balance_method", self.link_balance_method,
+                ("gp_hungarian", "gp_swap", "random", "anneal"))
+        if not isinstance(self.dynamic_experts_per_layer, int) or self.dynamic_experts_per_layer < 0:
+            raise ConfigError(f"{g}.dynamic_experts_per_layer", "must be an integer >= 0")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Cost-model conventions (PAPER.md section 8). ``paper`` reproduces the authors' code exactly."""
+
+    name: str = "paper"
+    a2a_bytes_per_element: int = 1  # all-to-all token traffic (DES and proxy volumes)
+    allreduce_bytes_per_element: int = 4  # TP ring all-reduce, eq. (4)
+    proxy_bytes_per_element: int = 4  # the 4/BW factor of eq. (2) (gamma absorbs any mismatch)
+    attn_bytes_per_element: int = 1  # attention / memory terms of the TBT formula
+    weight_bytes_per_element: int = 1  # expert weights (capacity check, broadcast volume)
+    expert_flops_per_token_factor: int = 2  # FLOPs per token per expert = factor * h * IS (2 or 6)
+    include_shared_experts: bool = False
+    use_paper_intermediate_size: bool = True  # model.paper_expert_intermediate_size when set
+    kv_length: int = 1024  # L
+    hop_latency: bool = False  # add hardware link+router latency per hop
+    enforce_capacity: bool = False  # fail when a node's weights exceed hardware.capacity_gb
+    count_broadcast_traffic: bool = False  # dynamic placement's broadcast loads the links
+
+    def __post_init__(self) -> None:
+        g = "profile"
+        _one_of(g, "name", self.name, PROFILE_NAMES)
+        for name in ("a2a_bytes_per_element", "allreduce_bytes_per_element", "proxy_bytes_per_element",
+                     "attn_bytes_per_element", "weight_bytes_per_element", "expert_flops_per_token_factor",
+                     "kv_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """How the mesh all-to-all is timed."""
+
+    model: str = "des"  # des (link-level discrete events) | flow (per-link load, bottleneck time)
+    chunk_bytes: int | None = None  # DES: split messages into chunks of this size (None: whole messages)
+
+    def __post_init__(self) -> None:
+        _one_of("network", "model", self.model, NETWORK_MODELS)
+        if self.chunk_bytes is not None and (not isinstance(self.chunk_bytes, int) or self.chunk_bytes <= 0):
+            raise ConfigError("network.chunk_bytes", f"must be a positive integer or null, got {self.chunk_bytes!r}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where the simulation runs: one process (local) or Ray actors owning tiles of mesh nodes."""
+
+    name: str = "local"
+    num_actors: int = 2  # ray: actors, each owning a contiguous tile of mesh nodes
+    address: str | None = None  # ray: cluster address; None uses RAY_ADDRESS or starts a local Ray
+
+    def __post_init__(self) -> None:
+        _one_of("engine", "name", self.name, ENGINE_NAMES)
+        if not isinstance(self.num_actors, int) or self.num_actors <= 0:
+            raise ConfigError("engine.num_actors", f"must be a positive integer, got {self.num_actors!r}")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Experiment tracking. ``uri`` None: ``sqlite:///<abs cwd>/outputs/mlflow.db``."""
+
+    name: str = "none"
+    uri: str | None = None
+    experiment_name: str = "hdmoe"
+
+    def __post_init__(self) -> None:
+        _one_of("tracking", "name", self.name, TRACKING_NAMES)
+        if not self.experiment_name:
+            raise ConfigError("tracking.experiment_name", "must not be empty")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One job's whole configuration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    workload: WorkloadConfig = field(default_factory=WorkloadConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+    compare: list[str] = field(default_factory=list)  # further strategies run beside `strategy`
+    extra: dict[str, Any] = field(default_factory=dict)  # job-specific settings (sweep grid, report filter)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError("seed", f"must be an integer >= 0, got {self.seed!r}")

@@ -1,0 +1,1 @@
+"""Workloads: routing traces (real and synthetic), their importers and statistics."""
