@@ -1,0 +1,57 @@
+"""Registers the frozen schemas in Hydra's ConfigStore so YAML files only set values.
+
+Frozen dataclasses make OmegaConf nodes read-only, which would forbid Hydra's merges and overrides;
+we store a structured node of each schema with the read-only flags cleared. Type checking and
+unknown-key errors still apply at compose time, and ``OmegaConf.to_object`` rebuilds the frozen
+dataclasses (running their validation).
+"""
+
+from __future__ import annotations
+
+from hdmoe_ray.config import schemas
+
+_GROUP_SCHEMAS = {
+    "model": schemas.ModelConfig,
+    "hardware": schemas.HardwareConfig,
+    "workload": schemas.WorkloadConfig,
+    "strategy": schemas.StrategyConfig,
+    "profile": schemas.ProfileConfig,
+    "network": schemas.NetworkConfig,
+    "engine": schemas.EngineConfig,
+    "tracking": schemas.TrackingConfig,
+}
+
+_registered = False
+
+
+def _writable_structured(cls):
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.structured(cls)
+
+    def clear(n) -> None:
+        n._set_flag("readonly", None)
+        if OmegaConf.is_dict(n):
+            for key in n.keys():
+                child = n._get_node(key)
+                if OmegaConf.is_config(child):
+                    clear(child)
+                elif child is not None:
+                    child._set_flag("readonly", None)
+
+    clear(node)
+    return node
+
+
+def register_configs() -> None:
+    """Store ``run_schema`` and ``<group>/<group>_schema`` nodes (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=_writable_structured(schemas.RunConfig))
+    for group, cls in _GROUP_SCHEMAS.items():
+        cs.store(group=group, name=f"{group}_schema", node=_writable_structured(cls))
+    _registered = True

@@ -1,0 +1,97 @@
+"""Every config group option composes, validates, and bad values name their field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hdmoe_ray.config.loading import CONF_DIR, compose_run_config, flatten, resolved_dict
+from hdmoe_ray.errors import ConfigError
+
+GROUPS = ["model", "hardware", "workload", "strategy", "profile", "network", "engine", "tracking",
+          "experiment", "debug"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(group, option):
+    run = compose_run_config([f"{group}={option}"])
+    if group in ("model", "hardware"):
+        assert getattr(run, group).name == option
+    elif group in ("strategy", "profile", "engine", "tracking"):
+        assert getattr(run, group).name == option
+    elif group == "network":
+        assert run.network.model == option
+
+
+def test_model_numbers_match_published_configs():
+    ds = compose_run_config(["model=deepseek_v2_lite"]).model
+    assert (ds.num_experts, ds.top_k, ds.num_moe_layers, ds.hidden_size, ds.expert_intermediate_size,
+            ds.num_shared_experts) == (64, 6, 26, 2048, 1408, 2)
+    mx = compose_run_config(["model=mixtral_8x7b"]).model
+    assert (mx.num_experts, mx.top_k, mx.num_moe_layers, mx.hidden_size, mx.expert_intermediate_size) == (
+        8, 2, 32, 4096, 14336)
+    qw = compose_run_config(["model=qwen2_57b_a14b"]).model
+    assert (qw.num_experts, qw.top_k, qw.num_moe_layers, qw.paper_expert_intermediate_size) == (64, 8, 28, 18944)
+    v3 = compose_run_config(["model=deepseek_v3"]).model
+    assert (v3.num_experts, v3.top_k, v3.num_shared_experts, v3.num_moe_layers) == (256, 8, 1, 58)
+    for name in options("model"):
+        assert compose_run_config([f"model={name}"]).model.source, f"{name} cites no source"
+
+
+@pytest.mark.parametrize("preset,tflops,gbps", [("hdmoe_2p5t_75g", 2.5, 75), ("hdmoe_5t_50g", 5, 50),
+                                                ("hdmoe_10t_25g", 10, 25)])
+def test_hardware_presets_are_the_papers_points_on_4x8(preset, tflops, gbps):
+    hw = compose_run_config([f"hardware={preset}"]).hardware
+    assert (hw.mesh_x, hw.mesh_y, hw.tflops, hw.link_gbps) == (4, 8, tflops, gbps)
+    assert hw.num_nodes == 32 and hw.link_bytes_per_s == gbps * 1e9
+
+
+def test_overrides_and_overlays():
+    run = compose_run_config(["experiment=paper_fig8_mixtral", "strategy=ep", "seed=7",
+                              "workload.batch_size=32"])
+    assert run.model.name == "mixtral_8x7b" and run.hardware.name == "hdmoe_2p5t_75g"
+    assert run.compare == ["ep", "hybrid_cb"] and run.strategy.name == "ep"
+    assert run.seed == 7 and run.workload.seed == 7 and run.workload.batch_size == 32
+    debug = compose_run_config(["debug=default"])
+    assert debug.model.name == "tiny" and debug.hardware.num_nodes == 4 and debug.tracking.name == "none"
+
+
+@pytest.mark.parametrize("override,field", [
+    ("hardware.link_gbps=-1", "hardware.link_gbps"),
+    ("hardware.tflops=0", "hardware.tflops"),
+    ("hardware.mesh_x=0", "hardware.mesh_x"),
+    ("hardware.mesh_y=-2", "hardware.mesh_y"),
+    ("model.top_k=65", "model.top_k"),
+    ("workload.batch_size=0", "workload.batch_size"),
+    ("workload.mode=sometimes", "workload.mode"),
+    ("strategy.ep_variant=clever", "strategy.ep_variant"),
+    ("strategy.milp_gap=-0.1", "strategy.milp_gap"),
+    ("network.chunk_bytes=0", "network.chunk_bytes"),
+    ("seed=-1", "seed"),
+])
+def test_bad_values_name_their_field(override, field):
+    with pytest.raises(ConfigError) as info:
+        compose_run_config([override])
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize("override", ["model=gpt5", "hardware=quantum", "hardware.warp_drive=1",
+                                      "strategy=magic", "profile=optimistic"])
+def test_unknown_names_and_keys_fail_at_compose(override):
+    with pytest.raises(ConfigError) as info:
+        compose_run_config([override])
+    assert override.split("=")[0].split(".")[-1] in str(info.value) or override.split("=")[1] in str(info.value)
+
+
+def test_resolved_dict_is_flat_and_json_able():
+    import json
+
+    flat = flatten(resolved_dict(compose_run_config([])))
+    assert flat["hardware.link_gbps"] == 25.0 and flat["model.name"] == "deepseek_v2_lite"
+    json.dumps(flat)

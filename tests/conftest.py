@@ -1,0 +1,30 @@
+"""Shared fixtures: one Ray instance per test session, a temporary trace cache per test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_trace_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own Parquet trace cache unless it sets HDMOE_CACHE_DIR itself."""
+    cache = tmp_path_factory.getbasetemp() / "trace_cache"
+    monkeypatch.setenv("HDMOE_CACHE_DIR", str(cache))
+    yield
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray instance shared by the whole session (STACK.md trap 1)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+                 log_to_driver=False, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()
