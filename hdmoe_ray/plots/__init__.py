@@ -1,0 +1,1 @@
+"""Figures (matplotlib, Agg backend): node-load and link-load heatmaps, report plots."""

@@ -1,0 +1,59 @@
+"""The tracker interface the jobs use, and its no-op implementation (``tracking=none``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from hdmoe_ray.config.schemas import TrackingConfig
+
+
+class Tracker(Protocol):
+    """What a job needs from experiment tracking. ``finish`` is called exactly once."""
+
+    run_id: str | None
+
+    def log_params(self, params: dict[str, Any]) -> None: ...
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None: ...
+    def set_tags(self, tags: dict[str, str]) -> None: ...
+    def finish(self, status: str = "FINISHED") -> None: ...
+
+
+class NullTracker:
+    """Tracks nothing (``tracking=none``, tests)."""
+
+    run_id: str | None = None
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        pass
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        pass
+
+    def finish(self, status: str = "FINISHED") -> None:
+        pass
+
+
+def default_tracking_uri(working_dir: Path | None = None) -> str:
+    """``sqlite:///<abs>/outputs/mlflow.db`` under the working directory (one file for every job there)."""
+    root = Path(working_dir or Path.cwd()).resolve() / "outputs"
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def make_tracker(cfg: TrackingConfig, run_name: str, *, tags: dict[str, str] | None = None,
+                 parent_run_id: str | None = None) -> Tracker:
+    """A started tracker for ``cfg`` (an MLflow run when ``cfg.name == 'mlflow'``)."""
+    if cfg.name == "none":
+        return NullTracker()
+    from hdmoe_ray.tracking.mlflow_tracker import MlflowTracker
+
+    return MlflowTracker(uri=cfg.uri or default_tracking_uri(), experiment_name=cfg.experiment_name,
+                         run_name=run_name, tags=tags or {}, parent_run_id=parent_run_id)
