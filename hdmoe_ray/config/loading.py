@@ -66,3 +66,18 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from :func:`resolved_dict` output (e.g. on a Ray worker), validating it."""
+    from omegaconf import OmegaConf
+
+    from hdmoe_ray.config.store import _writable_structured
+
+    base = _writable_structured(RunConfig)
+    try:
+        merged = OmegaConf.merge(base, OmegaConf.create(data))
+    except Exception as exc:  # unknown key or wrong type
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(str(key), str(exc).splitlines()[0]) from exc
+    return to_run_config(merged)

@@ -95,3 +95,14 @@ def test_resolved_dict_is_flat_and_json_able():
     flat = flatten(resolved_dict(compose_run_config([])))
     assert flat["hardware.link_gbps"] == 25.0 and flat["model.name"] == "deepseek_v2_lite"
     json.dumps(flat)
+
+
+def test_run_config_round_trips_through_plain_dict():
+    from hdmoe_ray.config.loading import run_config_from_dict
+
+    run = compose_run_config(["model=mixtral_8x7b", "compare=[ep]", "seed=3"])
+    data = resolved_dict(run)
+    assert run_config_from_dict(data) == run
+    data["hardware"]["link_gbps"] = -3.0
+    with pytest.raises(ConfigError, match="hardware.link_gbps"):
+        run_config_from_dict(data)
