@@ -1,0 +1,89 @@
+"""The two cost profiles (PAPER.md section 8) and the model sizes each one implies.
+
+``paper`` reproduces the HD-MoE authors' conventions exactly: 1 byte per element for token traffic and
+the attention/memory terms, 4 bytes per element for TP's all-reduce (eq. 4) and the 4/BW factor of eq. (2),
+2*h*IS FLOPs per token per expert (eq. 1), no shared experts, KV length L = 1024, and the intermediate size
+the authors' evaluation code uses (``model.paper_expert_intermediate_size``, e.g. Qwen2's 18944).
+
+``physical`` is one consistent, realistic set: bf16 (2 bytes) everywhere, SwiGLU's three matrices
+(6*h*IS FLOPs), shared experts and dense layers counted, per-hop latency, memory capacity enforced and
+dynamic placement's broadcast traffic loaded on the links.
+
+The constants sit in :class:`hdmoe_ray.config.schemas.ProfileConfig`; the table is in docs/cost_model.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, ProfileConfig
+from hdmoe_ray.errors import UnknownNameError
+
+NS_PER_S = 1e9
+
+
+def paper_profile() -> ProfileConfig:
+    """The authors' conventions (PAPER.md section 8)."""
+    return ProfileConfig(
+        name="paper",
+        a2a_bytes_per_element=1,
+        allreduce_bytes_per_element=4,
+        proxy_bytes_per_element=4,
+        attn_bytes_per_element=1,
+        weight_bytes_per_element=1,
+        expert_flops_per_token_factor=2,
+        include_shared_experts=False,
+        use_paper_intermediate_size=True,
+        kv_length=1024,
+        hop_latency=False,
+        enforce_capacity=False,
+        count_broadcast_traffic=False,
+    )
+
+
+def physical_profile() -> ProfileConfig:
+    """bf16 everywhere, SwiGLU FLOPs, shared experts, hop latency, capacity and broadcast traffic counted."""
+    return ProfileConfig(
+        name="physical",
+        a2a_bytes_per_element=2,
+        allreduce_bytes_per_element=2,
+        proxy_bytes_per_element=2,
+        attn_bytes_per_element=2,
+        weight_bytes_per_element=2,
+        expert_flops_per_token_factor=6,
+        include_shared_experts=True,
+        use_paper_intermediate_size=False,
+        kv_length=1024,
+        hop_latency=True,
+        enforce_capacity=True,
+        count_broadcast_traffic=True,
+    )
+
+
+_PROFILES: dict[str, Callable[[], ProfileConfig]] = {"paper": paper_profile, "physical": physical_profile}
+
+
+def get_profile(name: str) -> ProfileConfig:
+    """The named profile; :class:`UnknownNameError` (kind ``profile``) for any other name."""
+    try:
+        return _PROFILES[name]()
+    except KeyError:
+        raise UnknownNameError("profile", name, tuple(_PROFILES)) from None
+
+
+def effective_intermediate_size(model: ModelConfig, profile: ProfileConfig) -> int:
+    """IS of one routed expert under ``profile``.
+
+    ``paper`` takes ``model.paper_expert_intermediate_size`` when the model sets one (the authors' code
+    uses Qwen2's 18944 instead of the table's 2560, PAPER.md section 2); otherwise the published IS.
+    """
+    if profile.use_paper_intermediate_size and model.paper_expert_intermediate_size is not None:
+        return int(model.paper_expert_intermediate_size)
+    return int(model.expert_intermediate_size)
+
+
+def hop_latency_s(hardware: HardwareConfig, profile: ProfileConfig) -> float:
+    """Latency of one hop (wire + router) in seconds, or 0 when the profile ignores it (``paper``)."""
+    if not profile.hop_latency:
+        return 0.0
+    return (hardware.link_latency_ns + hardware.router_latency_ns) / NS_PER_S

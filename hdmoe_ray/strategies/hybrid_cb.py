@@ -1,0 +1,48 @@
+"""Hybrid TP-EP, compute-balanced baseline (PAPER.md section 6).
+
+The mesh is cut into R equal contiguous rectangles (:mod:`hdmoe_ray.strategies.regions`; R =
+``strategy.num_regions`` or 8 for >= 64 experts, 2 below). Per traced layer every expert goes to exactly
+one region so that the largest region load sum f_i is minimised (:mod:`hdmoe_ray.strategies.region_milp`,
+HiGHS with ``strategy.milp_time_limit_s`` per layer and ``strategy.milp_gap``), with equal expert counts
+per region (within one when R does not divide E). Inside its region an expert runs tensor-parallel:
+P[i, n] = 1 / |region| on each of the region's nodes. Clusters are the mesh nodes (identity
+cluster -> node), so regions stay contiguous; the placement ignores link traffic (topology-unaware).
+Deterministic: no random draw, the same mapping for every seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
+from hdmoe_ray.strategies.region_milp import assign_experts_to_regions
+from hdmoe_ray.strategies.regions import default_num_regions, region_nodes
+from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
+
+
+def region_share(region_of_expert: np.ndarray, regions: np.ndarray, num_nodes: int) -> np.ndarray:
+    """float64 [E, D]: 1/|region| on every node of each expert's region, 0 elsewhere."""
+    member = np.zeros((regions.shape[0], num_nodes))
+    member[np.repeat(np.arange(regions.shape[0]), regions.shape[1]), regions.ravel()] = 1.0 / regions.shape[1]
+    return member[region_of_expert]
+
+
+@register_strategy("hybrid_cb")
+def hybrid_cb_mapping(ctx: StrategyContext) -> Mapping:
+    """One region per expert per layer, balanced by the MILP; TP inside regions, EP across them."""
+    cfg = ctx.strategy
+    num_regions = cfg.num_regions if cfg.num_regions is not None else default_num_regions(ctx.model.num_experts)
+    regions = region_nodes(ctx.mesh, num_regions)
+    identity = np.arange(ctx.num_nodes, dtype=np.int64)
+    layers, max_loads, bounds, methods = [], [], [], []
+    for freq in ctx.expert_freq:
+        result = assign_experts_to_regions(freq, num_regions, time_limit_s=cfg.milp_time_limit_s,
+                                           gap=cfg.milp_gap)
+        layers.append(LayerMapping(share=region_share(result.region_of_expert, regions, ctx.num_nodes),
+                                   cluster_to_node=identity, comm_pattern="all_to_all"))
+        max_loads.append(result.max_load)
+        bounds.append(result.lower_bound)
+        methods.append(result.method)
+    metadata = {"num_regions": num_regions, "regions": regions.tolist(), "max_region_load": max_loads,
+                "load_lower_bound": bounds, "solver": methods, "seed": ctx.seed}
+    return Mapping(strategy="hybrid_cb", layers=tuple(layers), metadata=metadata)
