@@ -1,0 +1,182 @@
+"""Link-level discrete-event simulation (DES) of one all-to-all phase on the mesh (PAPER.md section 3).
+
+Semantics (the authors' DES): all messages are injected at t = 0 at their source; each is forwarded
+store-and-forward along its XY route; a directional link carries one message at a time at
+``link_bytes_per_s``; a message reaching a busy link takes the link's first free window after its arrival.
+One hop of ``s`` bytes costs ``s / BW`` on the link plus ``hop_latency_s`` (router and wire) before the
+message is available at the next node. A lone message over ``h`` hops takes ``h * (s / BW + lat)``; with
+chunking, ``n = ceil(s / chunk)`` chunks pipeline and a lone message with ``s = n * chunk`` takes
+``(h + n - 1) * chunk / BW`` (zero latency).
+
+Order: the reference event loop processes events in time order, ties (equal arrival times at a link)
+going to the lower entity id, i.e. the earlier message of the input (chunks of one message consecutive);
+``all_to_all_messages`` puts smaller messages first, as the authors' event heap does. Processed in time
+order, the busy windows of a link after the current time always form one contiguous block, so "first free
+window" is "start when the link frees": each link is a FIFO queue ordered by (arrival time, id).
+
+Algorithm: XY routing has an acyclic channel-dependency graph (a route uses X links in its direction of
+travel, then Y links), so the links can be swept in a topological order: when a link is reached, the
+arrival times of all its messages are final. Each link sorts its arrivals by (time, id) (stable sort of an
+id-ordered list) and serves them FIFO. This gives exactly the event-driven result (checked against a
+window-list event loop in ``tests/network/test_des.py``) with per-link sorts instead of a global heap,
+which is ~10x faster. Compiled with numba (``cache=True``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.network.loads import check_link_params, last_chunk_bytes, link_load_bytes, pair_rows
+from hdmoe_ray.network.result import NetworkResult
+from hdmoe_ray.network.traffic import Messages, node_traffic_bytes
+
+
+_SLOTS = 5  # input streams of a link: 0 = injected at its source node, 1 + d = arriving over a link of direction d
+
+
+@lru_cache(maxsize=32)
+def _link_tables(mesh_x: int, mesh_y: int) -> tuple[np.ndarray, np.ndarray]:
+    """(order, direction) of the links: ``order`` lists link ids so that every XY route visits its links in
+    increasing position; ``direction`` is 0 east, 1 west, 2 south (+y), 3 north.
+
+    X links come before Y links; within a direction, links are ranked by the distance travelled along
+    that direction (east: x of the source, west: X-1-x, south: y, north: Y-1-y).
+    """
+    links = Mesh(mesh_x, mesh_y).links
+    sx, sy = links[:, 0] % mesh_x, links[:, 0] // mesh_x
+    dx, dy = links[:, 1] % mesh_x - sx, links[:, 1] // mesh_x - sy
+    direction = np.select([dx == 1, dx == -1, dy == 1], [0, 1, 2], default=3).astype(np.int64)
+    pos = np.choose(direction, [sx, mesh_x - 1 - sx, sy, mesh_y - 1 - sy])
+    return np.lexsort((pos, dy != 0)).astype(np.int64), direction
+
+
+def link_order(mesh: Mesh) -> np.ndarray:
+    """Topological order of the links under XY routing (see ``_link_tables``)."""
+    return _link_tables(mesh.mesh_x, mesh.mesh_y)[0]
+
+
+@njit(cache=True)
+def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, order, direction, bw, hop_latency):
+    """Return (arrival time per message [M], busy seconds per link [L]).
+
+    Every link has 5 input streams (injected at its source, or arriving over one of 4 directions), each
+    already in time order (injection: all at t = 0 in id order; a link's departures: in service order).
+    A link merges its streams by (arrival time, id) and serves them FIFO; a served entity's record
+    (id, arrival time, duration, route position) is appended to the stream of its next link, so the
+    sweep reads its streams sequentially. Links are visited in ``order`` so that all streams are complete.
+    """
+    num_links = direction.shape[0]
+    m_count = rows.shape[0]
+    slot_start = np.zeros(num_links * _SLOTS + 1, np.int64)
+    n_ent = 0
+    for m in range(m_count):
+        r = rows[m]
+        for p in range(offsets[r], offsets[r + 1]):
+            slot = 0 if p == offsets[r] else 1 + direction[link_ids[p - 1]]
+            slot_start[link_ids[p] * _SLOTS + slot + 1] += n_chunks[m]
+        n_ent += n_chunks[m]
+    for i in range(num_links * _SLOTS):
+        slot_start[i + 1] += slot_start[i]
+    cursor = slot_start[:-1].copy()
+    size = slot_start[-1]
+    s_ent = np.empty(size, np.int64)  # entity id (message-major, chunk-minor): the tie-break
+    s_t = np.zeros(size, np.float64)  # arrival time at the link
+    s_dur = np.empty(size, np.float64)  # transmission time of the entity
+    s_pos = np.empty(size, np.int64)  # position of this link in link_ids (route cursor)
+    s_end = np.empty(size, np.int64)  # end of the entity's route in link_ids
+    ent_msg = np.empty(n_ent, np.int64)
+    e = 0
+    for m in range(m_count):
+        r = rows[m]
+        for j in range(n_chunks[m]):
+            ent_msg[e] = m
+            if offsets[r + 1] > offsets[r]:
+                i = cursor[link_ids[offsets[r]] * _SLOTS]
+                cursor[link_ids[offsets[r]] * _SLOTS] += 1
+                s_ent[i] = e
+                s_dur[i] = (last_bytes[m] if j == n_chunks[m] - 1 else chunk_bytes) / bw
+                s_pos[i] = offsets[r]
+                s_end[i] = offsets[r + 1]
+            e += 1
+    finish = np.zeros(m_count, np.float64)
+    busy = np.zeros(num_links, np.float64)
+    head = np.empty(_SLOTS, np.int64)
+    stop = np.empty(_SLOTS, np.int64)
+    for link in order:
+        base = link * _SLOTS
+        n_active = 0
+        for s in range(_SLOTS):
+            if slot_start[base + s + 1] > slot_start[base + s]:
+                head[n_active] = slot_start[base + s]
+                stop[n_active] = slot_start[base + s + 1]
+                n_active += 1
+        free = 0.0
+        out_dir = 1 + direction[link]
+        for _ in range(slot_start[base + _SLOTS] - slot_start[base]):
+            best = 0
+            if n_active > 1:  # merge the non-empty streams by (time, id)
+                best = -1
+                best_t = 0.0
+                best_e = 0
+                for s in range(n_active):
+                    if head[s] < stop[s]:
+                        c_t = s_t[head[s]]
+                        c_e = s_ent[head[s]]
+                        if best < 0 or c_t < best_t or (c_t == best_t and c_e < best_e):
+                            best, best_t, best_e = s, c_t, c_e
+            i = head[best]
+            head[best] += 1
+            t = s_t[i]
+            dur = s_dur[i]
+            free = (t if t > free else free) + dur
+            busy[link] += dur
+            arrive = free + hop_latency
+            e = s_ent[i]
+            pos = s_pos[i] + 1
+            if pos == s_end[i]:
+                if arrive > finish[ent_msg[e]]:
+                    finish[ent_msg[e]] = arrive
+            else:
+                k = link_ids[pos] * _SLOTS + out_dir
+                j = cursor[k]
+                cursor[k] += 1
+                s_ent[j] = e
+                s_t[j] = arrive
+                s_dur[j] = dur
+                s_pos[j] = pos
+                s_end[j] = s_end[i]
+    return finish, busy
+
+
+def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chunk_bytes: float | None = None,
+                 hop_latency_s: float = 0.0) -> NetworkResult:
+    """Time one all-to-all phase with the link-level store-and-forward DES (see the module docstring).
+
+    Args:
+        mesh: the mesh (XY routes from ``mesh.route_table``).
+        messages: the phase's messages (``all_to_all_messages`` / ``combine_messages``); their order breaks
+            ties between equal arrival times at a link.
+        link_bytes_per_s: bandwidth of every directional link.
+        chunk_bytes: split each message into ``ceil(size / chunk_bytes)`` pipelined chunks (None: whole).
+        hop_latency_s: router + wire latency added to every hop.
+
+    Returns:
+        NetworkResult with the last arrival time, link loads and busy times, node loads and per-message
+        arrival times (0 for zero-hop messages).
+    """
+    check_link_params(link_bytes_per_s, chunk_bytes, hop_latency_s)
+    rows = pair_rows(mesh, messages)
+    offsets, link_ids = mesh.route_table
+    n_chunks, last = last_chunk_bytes(messages.size_bytes, chunk_bytes)
+    order, direction = _link_tables(mesh.mesh_x, mesh.mesh_y)
+    finish, busy = _des_kernel(rows, n_chunks, float(chunk_bytes or 0.0), last, offsets, link_ids, order,
+                               direction, float(link_bytes_per_s), float(hop_latency_s))
+    sent, received = node_traffic_bytes(messages, mesh.num_nodes)
+    return NetworkResult(time_s=float(finish.max()) if finish.size else 0.0,
+                         link_load_bytes=link_load_bytes(mesh, messages), link_busy_s=busy,
+                         node_sent_bytes=sent, node_received_bytes=received,
+                         num_messages=messages.num_messages, model="des", message_finish_s=finish)

@@ -1,0 +1,141 @@
+"""Messages of the MoE all-to-all on the mesh (PAPER.md section 3, the authors' DES traffic).
+
+For every expert group g (a distinct top-k set) with volume ``V_g = f_g * B * h * bytes_per_element``,
+every node holding any expert of g sends ``V_g`` bytes to one aggregator node of g (dispatch); the combine
+phase sends the same messages back. A node that is its own aggregator sends nothing (no self-messages).
+
+Aggregator rule (the paper leaves it open; the authors' code picks the first node of a random member
+expert): the holder node with the largest share of g's work, ``sum_{i in g} P[i, d]``, ties broken by the
+lowest node id (shares rounded to 1e-9 first, so 0.5 + 0.5 ties with 1.0). Deterministic and
+placement-aware: the node doing most of g's work receives, the others send.
+
+Message order (used by the DES to break ties between events at the same instant): ascending size, then
+group, then source node. Ties at a link therefore go to the smaller message, as in the authors' event heap
+whose keys are (time, remaining bytes, path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdmoe_ray.errors import MappingError, TraceError
+
+_TIE_DECIMALS = 9
+
+
+@dataclass(frozen=True, eq=False)
+class Messages:
+    """Point-to-point messages of one all-to-all phase, one entry per (source node, group).
+
+    Attributes:
+        src: int64 [M] sending mesh node.
+        dst: int64 [M] receiving mesh node (never equal to ``src``).
+        size_bytes: float64 [M] bytes of each message.
+        group: int64 [M] the group row each message belongs to (-1 when not group-based).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    size_bytes: np.ndarray
+    group: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name, dtype in (("src", np.int64), ("dst", np.int64), ("size_bytes", np.float64),
+                            ("group", np.int64)):
+            arr = np.ascontiguousarray(getattr(self, name), dtype=dtype)
+            if arr.ndim != 1:
+                raise MappingError(f"Messages.{name} must be 1-D, got shape {arr.shape}")
+            object.__setattr__(self, name, arr)
+        m = self.src.shape[0]
+        for name in ("dst", "size_bytes", "group"):
+            if getattr(self, name).shape[0] != m:
+                raise MappingError(f"Messages.{name} has {getattr(self, name).shape[0]} entries, src has {m}")
+        if m and (self.size_bytes.min() < 0 or not np.all(np.isfinite(self.size_bytes))):
+            raise MappingError("Messages.size_bytes must be finite and non-negative")
+        if m and (min(self.src.min(), self.dst.min()) < 0):
+            raise MappingError("Messages.src/dst hold a negative node id")
+
+    @property
+    def num_messages(self) -> int:
+        return int(self.src.shape[0])
+
+    @property
+    def total_bytes(self) -> float:
+        return float(self.size_bytes.sum())
+
+    def check_nodes(self, num_nodes: int) -> None:
+        """Raise MappingError when a message names a node outside the mesh ``[0, num_nodes)``."""
+        if self.num_messages and max(self.src.max(), self.dst.max()) >= num_nodes:
+            raise MappingError(f"a message names node {int(max(self.src.max(), self.dst.max()))}, "
+                               f"mesh has {num_nodes} nodes")
+
+
+def empty_messages() -> Messages:
+    z = np.zeros(0)
+    return Messages(src=z, dst=z, size_bytes=z, group=z)
+
+
+def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Holder mask [G, D] (node holds any expert of g) and aggregator node [G] of every group.
+
+    The aggregator is the holder with the largest ``sum_{i in g} P[i, d]`` (lowest id on ties).
+    """
+    members = np.asarray(members_bool, dtype=bool)
+    share = np.asarray(node_share, dtype=np.float64)
+    if members.ndim != 2 or share.ndim != 2:
+        raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
+    if members.shape[1] != share.shape[0]:
+        raise MappingError(f"groups index {members.shape[1]} experts, node_share has {share.shape[0]} rows")
+    if share.size and share.min() < 0:
+        raise MappingError("node_share holds a negative share")
+    work = members.astype(np.float64) @ share  # [G, D] share of g's work on each node
+    holders = (members.astype(np.float64) @ (share > 0).astype(np.float64)) > 0
+    orphan = np.flatnonzero(~holders.any(axis=1) & members.any(axis=1))
+    if orphan.size:
+        raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
+    agg = np.argmax(np.where(holders, np.round(work, _TIE_DECIMALS), -1.0), axis=1)
+    return holders, agg.astype(np.int64)
+
+
+def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
+                        node_share: np.ndarray) -> Messages:
+    """Dispatch messages: every holder of g sends ``group_volume_bytes[g]`` to g's aggregator.
+
+    Args:
+        members_bool: bool [G, E], True where expert i belongs to group g (``GroupTable.membership()``).
+        group_volume_bytes: float64 [G], ``f_g * B * h * bytes_per_element`` (expected mode) or
+            ``count_g * h * bytes_per_element`` (sampled batch).
+        node_share: float64 [E, D], P re-indexed by mesh node (``LayerMapping.node_share(D)``).
+
+    Returns:
+        Messages ordered by ascending size, then group, then source (see the module docstring).
+    """
+    volume = np.asarray(group_volume_bytes, dtype=np.float64)
+    members = np.asarray(members_bool, dtype=bool)
+    if volume.shape != (members.shape[0],):
+        raise TraceError(f"group_volume_bytes has shape {volume.shape}, expected ({members.shape[0]},)")
+    if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
+        raise TraceError("group_volume_bytes must be finite and non-negative")
+    holders, agg = aggregator_nodes(members, node_share)
+    holders[np.arange(holders.shape[0]), agg] = False  # the aggregator does not message itself
+    holders &= (volume > 0)[:, None]
+    g, src = np.nonzero(holders)  # row-major: group, then source ascending
+    size = volume[g]
+    order = np.argsort(size, kind="stable")
+    return Messages(src=src[order], dst=agg[g][order], size_bytes=size[order], group=g[order])
+
+
+def combine_messages(messages: Messages) -> Messages:
+    """The combine phase: the same messages in the reverse direction (aggregator back to holders)."""
+    return Messages(src=messages.dst.copy(), dst=messages.src.copy(), size_bytes=messages.size_bytes.copy(),
+                    group=messages.group.copy())
+
+
+def node_traffic_bytes(messages: Messages, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bytes sent [D] and received [D] by every node."""
+    messages.check_nodes(num_nodes)
+    sent = np.bincount(messages.src, weights=messages.size_bytes, minlength=num_nodes)
+    received = np.bincount(messages.dst, weights=messages.size_bytes, minlength=num_nodes)
+    return sent.astype(np.float64), received.astype(np.float64)
