@@ -6,8 +6,8 @@
 
 ``V_g`` carries the bytes per element: the paper writes ``(4 / BW) * f_g * B * h``, so pass
 ``V_g = f_g * B * h * profile.proxy_bytes_per_element``. The indicator is an OR over g's experts, as the
-authors' code implements (PAPER.md section 8). For many layers or many candidate mappings at once use
-``proxy_batch.py``.
+authors' code implements (PAPER.md section 8). Computed by the bitmask kernel of ``proxy_batch.py``
+(build a ``ProxyTable`` once to evaluate many layers or many candidate mappings).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from hdmoe_ray.errors import ConfigError, MappingError, TraceError
+from hdmoe_ray.network.proxy_batch import node_comm_volume_batch, proxy_table
 
 
 def node_comm_volume_bytes(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
@@ -27,14 +28,13 @@ def node_comm_volume_bytes(members_bool: np.ndarray, group_volume_bytes: np.ndar
         holds: bool [E, C], True where cluster (or node) c holds a share of expert i (``P > 0``).
     """
     members = np.asarray(members_bool, dtype=bool)
-    volume = np.asarray(group_volume_bytes, dtype=np.float64)
     held = np.asarray(holds, dtype=bool)
     if members.ndim != 2 or held.ndim != 2 or members.shape[1] != held.shape[0]:
         raise MappingError(f"members [G, E] and holds [E, C] disagree: {members.shape} vs {held.shape}")
+    volume = np.asarray(group_volume_bytes, dtype=np.float64)
     if volume.shape != (members.shape[0],):
         raise TraceError(f"group_volume_bytes has shape {volume.shape}, expected ({members.shape[0]},)")
-    touched = (members.astype(np.float32) @ held.astype(np.float32)) > 0  # [G, C]; counts <= k, exact
-    return volume @ touched
+    return node_comm_volume_batch(proxy_table([members], [volume]), held[None])[0]
 
 
 def comm_proxy_s(members_bool: np.ndarray, group_volume_bytes: np.ndarray, holds: np.ndarray,

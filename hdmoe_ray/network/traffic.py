@@ -4,10 +4,8 @@ For every expert group g (a distinct top-k set) with volume ``V_g = f_g * B * h 
 every node holding any expert of g sends ``V_g`` bytes to one aggregator node of g (dispatch); the combine
 phase sends the same messages back. A node that is its own aggregator sends nothing (no self-messages).
 
-Aggregator rule (the paper leaves it open; the authors' code picks the first node of a random member
-expert): the holder node with the largest share of g's work, ``sum_{i in g} P[i, d]``, ties broken by the
-lowest node id (shares rounded to 1e-9 first, so 0.5 + 0.5 ties with 1.0). Deterministic and
-placement-aware: the node doing most of g's work receives, the others send.
+Aggregator rule: ``aggregator.py`` (the holder with the largest share of g's work; ties spread by a fixed
+hash of g's expert set).
 
 Message order (used by the DES to break ties between events at the same instant): ascending size, then
 group, then source node. Ties at a link therefore go to the smaller message, as in the authors' event heap
@@ -21,9 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.errors import MappingError, TraceError
-
-_TIE_DECIMALS = 9
-
+from hdmoe_ray.network.aggregator import aggregator_nodes
 
 @dataclass(frozen=True, eq=False)
 class Messages:
@@ -77,28 +73,6 @@ def empty_messages() -> Messages:
     return Messages(src=z, dst=z, size_bytes=z, group=z)
 
 
-def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Holder mask [G, D] (node holds any expert of g) and aggregator node [G] of every group.
-
-    The aggregator is the holder with the largest ``sum_{i in g} P[i, d]`` (lowest id on ties).
-    """
-    members = np.asarray(members_bool, dtype=bool)
-    share = np.asarray(node_share, dtype=np.float64)
-    if members.ndim != 2 or share.ndim != 2:
-        raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
-    if members.shape[1] != share.shape[0]:
-        raise MappingError(f"groups index {members.shape[1]} experts, node_share has {share.shape[0]} rows")
-    if share.size and share.min() < 0:
-        raise MappingError("node_share holds a negative share")
-    work = members.astype(np.float64) @ share  # [G, D] share of g's work on each node
-    holders = (members.astype(np.float64) @ (share > 0).astype(np.float64)) > 0
-    orphan = np.flatnonzero(~holders.any(axis=1) & members.any(axis=1))
-    if orphan.size:
-        raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
-    agg = np.argmax(np.where(holders, np.round(work, _TIE_DECIMALS), -1.0), axis=1)
-    return holders, agg.astype(np.int64)
-
-
 def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
                         node_share: np.ndarray) -> Messages:
     """Dispatch messages: every holder of g sends ``group_volume_bytes[g]`` to g's aggregator.
@@ -121,10 +95,10 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
     holders, agg = aggregator_nodes(members, node_share)
     holders[np.arange(holders.shape[0]), agg] = False  # the aggregator does not message itself
     holders &= (volume > 0)[:, None]
-    g, src = np.nonzero(holders)  # row-major: group, then source ascending
-    size = volume[g]
-    order = np.argsort(size, kind="stable")
-    return Messages(src=src[order], dst=agg[g][order], size_bytes=size[order], group=g[order])
+    by_size = np.argsort(volume, kind="stable")  # groups by size, then row
+    rank, src = np.nonzero(holders[by_size])  # row-major: group order, then source ascending
+    g = by_size[rank]
+    return Messages(src=src, dst=agg[g], size_bytes=volume[g], group=g)
 
 
 def combine_messages(messages: Messages) -> Messages:
