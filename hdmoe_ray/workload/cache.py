@@ -2,7 +2,8 @@
 
 Folder: ``$HDMOE_CACHE_DIR``, else ``~/.cache/hdmoe_ray/traces``. Key: SHA-256 of the source's absolute
 path, the (name, size, mtime_ns) of the file or of every file directly in the folder, the format,
-``CACHE_VERSION`` and the Parquet ``FORMAT_VERSION``, and the caller's hints (num_experts, top_k).
+``CACHE_VERSION`` and the Parquet ``FORMAT_VERSION``, the caller's hints (num_experts, top_k) and the
+trace's label (a bundled name, or None for the importer's default).
 Editing, replacing or touching a source file therefore misses the cache. A cache file that fails to read
 (corrupt, truncated, older layout) is deleted and rebuilt; a cache folder that cannot be written only
 costs a warning. Files are written atomically (see :func:`write_parquet`).
@@ -40,22 +41,23 @@ def _fingerprint(source: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def cache_path(source: Path, fmt: str, *, num_experts: int | None, top_k: int | None) -> Path:
-    """Where the cached copy of ``source`` (read as ``fmt`` with these hints) lives."""
+def cache_path(source: Path, fmt: str, *, num_experts: int | None, top_k: int | None,
+               name: str | None = None) -> Path:
+    """Where the cached copy of ``source`` (read as ``fmt`` with these hints and label) lives."""
     source = Path(source).resolve()
     material = json.dumps({"path": str(source), "files": _fingerprint(source), "format": fmt,
                            "cache_version": CACHE_VERSION, "parquet_version": FORMAT_VERSION,
-                           "num_experts": num_experts, "top_k": top_k})
+                           "num_experts": num_experts, "top_k": top_k, "name": name})
     digest = hashlib.sha256(material.encode()).hexdigest()[:20]
     return cache_dir() / f"{stem(source)}-{digest}.parquet"
 
 
-def load_cached(path: Path, *, name: str | None = None) -> RoutingTrace | None:
+def load_cached(path: Path) -> RoutingTrace | None:
     """The cached trace at ``path``, or None when absent; a corrupt file is deleted (and None returned)."""
     if not path.is_file():
         return None
     try:
-        return read_parquet(path, name=name)
+        return read_parquet(path)
     except TraceError as exc:
         warnings.warn(f"discarding corrupt trace cache file ({exc}); rebuilding it", stacklevel=3)
         path.unlink(missing_ok=True)

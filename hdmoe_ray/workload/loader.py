@@ -41,7 +41,7 @@ def locate(name_or_path: str | os.PathLike) -> tuple[Path, str | None]:
     if path.exists():
         return path, None
     if os.sep not in text and "/" not in text and "." not in text:
-        raise UnknownNameError("trace", text, list(bundled.bundled_names()))
+        raise UnknownNameError("trace", text, [*bundled.bundled_names(), *bundled.FAMILIES, SYNTHETIC])
     raise TraceError("no such file or folder", path=str(path))
 
 
@@ -61,8 +61,8 @@ def load_trace(name_or_path: str | os.PathLike, *, num_experts: int | None = Non
     fmt = detect_format(path)
     if fmt == "parquet" or not use_cache:
         return read_trace(path, format=fmt, num_experts=num_experts, top_k=top_k, name=name)
-    target = cache_path(path, fmt, num_experts=num_experts, top_k=top_k)
-    cached = load_cached(target, name=name)
+    target = cache_path(path, fmt, num_experts=num_experts, top_k=top_k, name=name)
+    cached = load_cached(target)
     if cached is not None:
         return cached
     trace = read_trace(path, format=fmt, num_experts=num_experts, top_k=top_k, name=name)
