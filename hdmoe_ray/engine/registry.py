@@ -33,10 +33,18 @@ class LocalEngine:
         return out
 
 
+_ENGINES: dict[EngineConfig, Engine] = {}
+
+
 def get_engine(cfg: EngineConfig) -> Engine:
-    if cfg.name == "local":
-        return LocalEngine(cfg)
-    if cfg.name == "ray":
-        raise ConfigError("engine.name", "engine=ray (Ray actors owning tiles of mesh nodes) is a placeholder: "
-                                         "a later issue fills it in; use engine=local")
-    raise UnknownNameError("engine", cfg.name, ("local", "ray"))
+    """The engine for ``cfg`` (one instance per distinct config, so Ray actors are reused)."""
+    if cfg.name not in ("local", "ray"):
+        raise UnknownNameError("engine", cfg.name, ("local", "ray"))
+    if cfg not in _ENGINES:
+        if cfg.name == "local":
+            _ENGINES[cfg] = LocalEngine(cfg)
+        else:
+            from hdmoe_ray.engine.ray_engine import RayEngine
+
+            _ENGINES[cfg] = RayEngine(cfg)
+    return _ENGINES[cfg]

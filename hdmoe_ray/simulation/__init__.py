@@ -1,5 +1,5 @@
-"""The simulator: run mappings of an MoE model on the mesh and break down the time between tokens."""
+"""The simulator: run mappings of an MoE model on the mesh and break down the time between tokens.
 
-from hdmoe_ray.simulation.simulator import SimulationInputs, StrategyResult, prepare_inputs, simulate_strategies
-
-__all__ = ["SimulationInputs", "StrategyResult", "prepare_inputs", "simulate_strategies"]
+Entry points: :func:`hdmoe_ray.simulation.simulator.prepare_inputs` and
+:func:`hdmoe_ray.simulation.simulator.simulate_strategies`.
+"""

@@ -1,0 +1,28 @@
+"""engine=ray: Ray actors owning row bands of the mesh give the local engine's numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdmoe_ray.config.schemas import EngineConfig
+from hdmoe_ray.engine import get_engine
+from tests.engine.test_tiled_matches_local import assert_same_costs
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("profile,network", [("paper", "des"), ("physical", "flow")])
+def test_ray_actors_match_local(ray_session, case_factory, profile, network):
+    cost_model, steps, mapping = case_factory("ep", profile, network)
+    local = get_engine(EngineConfig(name="local")).simulate_steps(cost_model, steps, mapping)
+    engine = get_engine(EngineConfig(name="ray", num_actors=3))
+    try:
+        ray_costs = engine.simulate_steps(cost_model, steps, mapping)
+        assert_same_costs(local, ray_costs, exact_comm=network == "des")
+        # the same actors serve a second mapping of the same cost model
+        cost_model2, steps2, mapping2 = case_factory("hybrid_cb", profile, network)
+        again = engine.simulate_steps(cost_model2, steps2, mapping2)
+        local2 = get_engine(EngineConfig(name="local")).simulate_steps(cost_model2, steps2, mapping2)
+        assert_same_costs(local2, again, exact_comm=network == "des")
+    finally:
+        engine.shutdown()
