@@ -1,0 +1,59 @@
+"""Registry of network models, traffic volumes of both modes, random placements."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hdmoe_ray.config.schemas import NETWORK_MODELS as CONFIG_NAMES
+from hdmoe_ray.errors import ConfigError, UnknownNameError
+from hdmoe_ray.network.des import simulate_des
+from hdmoe_ray.network.flow import simulate_flow
+from hdmoe_ray.network.models import NETWORK_MODELS, get_network_model, register_network_model
+from hdmoe_ray.network.random_mappings import random_share
+from hdmoe_ray.network.volumes import (expected_group_volume_bytes, sample_token_indices, sampled_batch_groups,
+                                       sampled_group_volume_bytes)
+
+from .conftest import law_layer_ids
+
+
+def test_registry():
+    assert get_network_model("des") is simulate_des and get_network_model("flow") is simulate_flow
+    assert set(NETWORK_MODELS) == set(CONFIG_NAMES)
+    with pytest.raises(UnknownNameError, match="unknown network model 'packet'; known: des, flow"):
+        get_network_model("packet")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_network_model("des", simulate_flow)
+
+
+def test_expected_and_sampled_volumes():
+    ids = law_layer_ids(1)
+    v = expected_group_volume_bytes(np.array([0.25, 0.75]), 128, 2048, 1)
+    np.testing.assert_allclose(v, [0.25 * 128 * 2048, 0.75 * 128 * 2048])
+    tokens = sample_token_indices(ids.shape[0], 128, np.random.default_rng(0))
+    assert tokens.size == 128 and np.unique(tokens).size == 128
+    table = sampled_batch_groups(ids, tokens, 64)
+    assert table.counts.sum() == 128
+    vol = sampled_group_volume_bytes(table, 2048, 2)
+    assert vol.sum() == pytest.approx(128 * 2048 * 2)
+    # expected mode with f_g = count_g / B gives the same volumes
+    np.testing.assert_allclose(expected_group_volume_bytes(table.freq, 128, 2048, 2), vol)
+    with pytest.raises(ConfigError, match="workload.batch_size"):
+        sample_token_indices(10, 11, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("kind", ["ep", "hybrid", "sparse"])
+@pytest.mark.parametrize("experts,nodes", [(64, 32), (8, 32), (64, 16), (8, 8)])
+def test_random_shares_are_valid(kind, experts, nodes):
+    share = random_share(kind, experts, nodes, np.random.default_rng(0))
+    assert share.shape == (experts, nodes) and share.min() >= 0
+    np.testing.assert_allclose(share.sum(axis=1), 1.0)
+    if kind == "ep" and experts >= nodes:
+        assert np.all((share > 0).sum(axis=0) == experts // nodes)  # balanced whole experts
+    if kind == "ep" and experts < nodes:
+        assert np.all((share > 0).sum(axis=1) == nodes // experts)
+
+
+def test_unknown_kind():
+    with pytest.raises(UnknownNameError, match="random mapping kind"):
+        random_share("tp", 4, 4, np.random.default_rng(0))
