@@ -42,11 +42,12 @@ def link_load_heatmap(mesh: Mesh, link_values: np.ndarray, path: Path, *, title:
                       unit: str = "bytes") -> Path:
     """Per-directional-link values drawn as arrows between nodes, coloured by value."""
     plt = _pyplot()
+    import matplotlib
     from matplotlib import cm, colors
 
     values = np.asarray(link_values, dtype=float)
     norm = colors.Normalize(vmin=0.0, vmax=max(values.max(), 1e-30))
-    cmap = cm.get_cmap("magma_r")
+    cmap = matplotlib.colormaps["magma_r"]
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * mesh.mesh_x, 1.0 + 1.0 * mesh.mesh_y))
     xs, ys = mesh.coords(np.arange(mesh.num_nodes))
     ax.scatter(xs, ys, s=120, c="lightgray", edgecolors="black", zorder=3)
