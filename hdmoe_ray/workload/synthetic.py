@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.signal import lfilter
 
 from hdmoe_ray.errors import ConfigError
 from hdmoe_ray.workload.trace import RoutingTrace
@@ -48,9 +47,18 @@ DEFAULT_TOKEN_CORRELATION = 0.3  # until SyntheticTraceConfig has a ``token_corr
 
 
 def ar1(noise: np.ndarray, coef: float) -> np.ndarray:
-    """AR(1) along axis 0 with unit stationary variance: y[0] = x[0], y[t] = c*y[t-1] + sqrt(1-c^2)*x[t]."""
+    """AR(1) along axis 0 with unit stationary variance: y[0] = x[0], y[t] = c*y[t-1] + sqrt(1-c^2)*x[t].
+
+    A log-depth scan (no loop over t): after step j, y[t] = sum_{i < 2^j} c^i b[t-i], with b the scaled
+    noise; each step doubles the window with y[t] += c^(2^j) * y[t - 2^j]. Only powers c^i <= 1 appear.
+    """
     gain = np.sqrt(max(0.0, 1.0 - coef * coef))
-    out, _ = lfilter([gain], [1.0, -coef], noise, axis=0, zi=(1.0 - gain) * noise[:1])
+    out = np.array(noise, dtype=np.float64) * gain
+    out[0] = noise[0]
+    power, shift = float(coef), 1
+    while shift < out.shape[0] and power != 0.0:
+        out[shift:] = out[shift:] + power * out[:-shift]  # right side is built from the old values
+        power, shift = power * power, shift * 2
     return out
 
 

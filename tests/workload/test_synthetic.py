@@ -46,6 +46,15 @@ def test_bad_shapes_are_config_errors():
         generate_synthetic_trace(4, 2, 0, SMALL, 0)
 
 
+@pytest.mark.parametrize("coef", [0.0, 0.3, 0.9, 1.0])
+def test_ar1_scan_equals_the_recurrence(coef):
+    noise = np.random.default_rng(1).standard_normal((37, 3))
+    expected = noise.copy()
+    for t in range(1, 37):
+        expected[t] = coef * expected[t - 1] + np.sqrt(1 - coef**2) * noise[t]
+    np.testing.assert_allclose(ar1(noise, coef), expected, rtol=1e-12, atol=1e-12)
+
+
 def test_ar1_has_unit_variance_and_the_given_lag_one_correlation():
     out = ar1(np.random.default_rng(0).standard_normal((200_000, 1)), 0.6)[:, 0]
     assert out.var() == pytest.approx(1.0, abs=0.02)
