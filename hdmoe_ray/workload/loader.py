@@ -41,7 +41,7 @@ def locate(name_or_path: str | os.PathLike) -> tuple[Path, str | None]:
     if path.exists():
         return path, None
     if os.sep not in text and "/" not in text and "." not in text:
-        raise UnknownNameError("trace", text, [*bundled.bundled_names(), *bundled.FAMILIES, SYNTHETIC])
+        raise UnknownNameError("trace", text, [*bundled.bundled_names(), *bundled.FAMILIES])
     raise TraceError("no such file or folder", path=str(path))
 
 
