@@ -24,6 +24,7 @@ which is ~10x faster. Compiled with numba (``cache=True``).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -59,47 +60,48 @@ def link_order(mesh: Mesh) -> np.ndarray:
     return _link_tables(mesh.mesh_x, mesh.mesh_y)[0]
 
 
+@lru_cache(maxsize=32)
+def _route_streams(mesh_x: int, mesh_y: int) -> np.ndarray:
+    """int64 aligned with ``route_table[1]``: the input stream ``link * 5 + slot`` each route position uses
+    (slot 0 at the route's first link, else 1 + direction of the previous link)."""
+    mesh = Mesh(mesh_x, mesh_y)
+    offsets, link_ids = mesh.route_table
+    direction = _link_tables(mesh_x, mesh_y)[1]
+    first = np.zeros(link_ids.size, dtype=bool)
+    first[offsets[:-1][np.diff(offsets) > 0]] = True
+    prev_dir = np.concatenate([[0], direction[link_ids[:-1]]])
+    return link_ids * _SLOTS + np.where(first, 0, 1 + prev_dir)
+
+
 @njit(cache=True)
-def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, order, direction, bw, hop_latency):
+def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, route_stream, order, bw, hop_latency,
+                slot_start, s_ent, s_t, s_dur, s_pos, s_end, ent_msg):
     """Return (arrival time per message [M], busy seconds per link [L]).
 
     Every link has 5 input streams (injected at its source, or arriving over one of 4 directions), each
     already in time order (injection: all at t = 0 in id order; a link's departures: in service order).
     A link merges its streams by (arrival time, id) and serves them FIFO; a served entity's record
-    (id, arrival time, duration, route position) is appended to the stream of its next link, so the
-    sweep reads its streams sequentially. Links are visited in ``order`` so that all streams are complete.
+    (id, arrival time, duration, route position, route end) is appended to the stream of its next link,
+    so the sweep reads its streams sequentially. Links are visited in ``order`` so that all streams are
+    complete. Stream ``i`` occupies ``s_*[slot_start[i]:slot_start[i + 1]]`` (buffers from the caller).
     """
-    num_links = direction.shape[0]
+    num_links = order.shape[0]
     m_count = rows.shape[0]
-    slot_start = np.zeros(num_links * _SLOTS + 1, np.int64)
-    n_ent = 0
-    for m in range(m_count):
-        r = rows[m]
-        for p in range(offsets[r], offsets[r + 1]):
-            slot = 0 if p == offsets[r] else 1 + direction[link_ids[p - 1]]
-            slot_start[link_ids[p] * _SLOTS + slot + 1] += n_chunks[m]
-        n_ent += n_chunks[m]
-    for i in range(num_links * _SLOTS):
-        slot_start[i + 1] += slot_start[i]
     cursor = slot_start[:-1].copy()
-    size = slot_start[-1]
-    s_ent = np.empty(size, np.int64)  # entity id (message-major, chunk-minor): the tie-break
-    s_t = np.zeros(size, np.float64)  # arrival time at the link
-    s_dur = np.empty(size, np.float64)  # transmission time of the entity
-    s_pos = np.empty(size, np.int64)  # position of this link in link_ids (route cursor)
-    s_end = np.empty(size, np.int64)  # end of the entity's route in link_ids
-    ent_msg = np.empty(n_ent, np.int64)
     e = 0
     for m in range(m_count):
         r = rows[m]
+        first = offsets[r]
         for j in range(n_chunks[m]):
             ent_msg[e] = m
-            if offsets[r + 1] > offsets[r]:
-                i = cursor[link_ids[offsets[r]] * _SLOTS]
-                cursor[link_ids[offsets[r]] * _SLOTS] += 1
+            if offsets[r + 1] > first:
+                k = route_stream[first]
+                i = cursor[k]
+                cursor[k] += 1
                 s_ent[i] = e
+                s_t[i] = 0.0
                 s_dur[i] = (last_bytes[m] if j == n_chunks[m] - 1 else chunk_bytes) / bw
-                s_pos[i] = offsets[r]
+                s_pos[i] = first
                 s_end[i] = offsets[r + 1]
             e += 1
     finish = np.zeros(m_count, np.float64)
@@ -115,7 +117,6 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, orde
                 stop[n_active] = slot_start[base + s + 1]
                 n_active += 1
         free = 0.0
-        out_dir = 1 + direction[link]
         for _ in range(slot_start[base + _SLOTS] - slot_start[base]):
             best = 0
             if n_active > 1:  # merge the non-empty streams by (time, id)
@@ -136,12 +137,12 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, orde
             busy[link] += dur
             arrive = free + hop_latency
             e = s_ent[i]
-            pos = s_pos[i] + 1
+            pos = np.int32(s_pos[i] + 1)
             if pos == s_end[i]:
                 if arrive > finish[ent_msg[e]]:
                     finish[ent_msg[e]] = arrive
             else:
-                k = link_ids[pos] * _SLOTS + out_dir
+                k = route_stream[pos]
                 j = cursor[k]
                 cursor[k] += 1
                 s_ent[j] = e
@@ -150,6 +151,27 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, orde
                 s_pos[j] = pos
                 s_end[j] = s_end[i]
     return finish, busy
+
+
+_WORKSPACE = threading.local()
+_MAX_CACHED_ENTRIES = 1 << 22  # keep at most ~100 MB of buffers per thread between calls
+
+
+def _workspace(size: int, n_ent: int) -> tuple[np.ndarray, ...]:
+    """Stream buffers (s_ent, s_t, s_dur, s_pos, s_end) of ``size`` entries and ent_msg of ``n_ent``.
+
+    Reused between calls of the same thread: fresh pages cost a page fault each on first touch, which
+    on a virtual machine took longer than the whole simulation (~3 ms for a 27,000-message layer).
+    """
+    cached = getattr(_WORKSPACE, "buffers", None)
+    if cached is not None and cached[0].shape[0] >= size and cached[5].shape[0] >= n_ent:
+        return cached
+    size, n_ent = max(size, 1), max(n_ent, 1)
+    buffers = (np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.float64),
+               np.empty(size, np.int32), np.empty(size, np.int32), np.empty(n_ent, np.int64))
+    if size <= _MAX_CACHED_ENTRIES:
+        _WORKSPACE.buffers = buffers
+    return buffers
 
 
 def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chunk_bytes: float | None = None,
@@ -172,9 +194,16 @@ def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chu
     rows = pair_rows(mesh, messages)
     offsets, link_ids = mesh.route_table
     n_chunks, last = last_chunk_bytes(messages.size_bytes, chunk_bytes)
-    order, direction = _link_tables(mesh.mesh_x, mesh.mesh_y)
-    finish, busy = _des_kernel(rows, n_chunks, float(chunk_bytes or 0.0), last, offsets, link_ids, order,
-                               direction, float(link_bytes_per_s), float(hop_latency_s))
+    route_stream = _route_streams(mesh.mesh_x, mesh.mesh_y)
+    # entities per (src, dst) pair -> entities per input stream of every link (prefix sums = stream starts)
+    pair_entities = np.bincount(rows, weights=n_chunks, minlength=mesh.num_nodes ** 2)
+    per_stream = np.bincount(route_stream, weights=np.repeat(pair_entities, np.diff(offsets)),
+                             minlength=mesh.num_links * _SLOTS)
+    slot_start = np.concatenate([[0], np.cumsum(np.rint(per_stream).astype(np.int64))])
+    buffers = _workspace(int(slot_start[-1]), int(n_chunks.sum()))
+    finish, busy = _des_kernel(rows, n_chunks, float(chunk_bytes or 0.0), last, offsets, link_ids, route_stream,
+                               link_order(mesh), float(link_bytes_per_s), float(hop_latency_s), slot_start,
+                               *buffers)
     sent, received = node_traffic_bytes(messages, mesh.num_nodes)
     return NetworkResult(time_s=float(finish.max()) if finish.size else 0.0,
                          link_load_bytes=link_load_bytes(mesh, messages), link_busy_s=busy,
