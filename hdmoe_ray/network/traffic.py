@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import aggregator_nodes
+from hdmoe_ray.network.aggregator import emit_holder_messages, aggregator_nodes
 
 @dataclass(frozen=True, eq=False)
 class Messages:
@@ -93,11 +93,8 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
     if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
         raise TraceError("group_volume_bytes must be finite and non-negative")
     holders, agg = aggregator_nodes(members, node_share)
-    holders[np.arange(holders.shape[0]), agg] = False  # the aggregator does not message itself
-    holders &= (volume > 0)[:, None]
     by_size = np.argsort(volume, kind="stable")  # groups by size, then row
-    rank, src = np.nonzero(holders[by_size])  # row-major: group order, then source ascending
-    g = by_size[rank]
+    src, g = emit_holder_messages(holders, agg, volume, by_size)  # no self-messages, no empty groups
     return Messages(src=src, dst=agg[g], size_bytes=volume[g], group=g)
 
 
