@@ -75,7 +75,7 @@ def _route_streams(mesh_x: int, mesh_y: int) -> np.ndarray:
 
 @njit(cache=True)
 def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, route_stream, order, bw, hop_latency,
-                slot_start, s_ent, s_t, s_dur, s_pos, s_end, ent_msg):
+                slot_start, s_f, s_i, ent_msg):
     """Return (arrival time per message [M], busy seconds per link [L]).
 
     Every link has 5 input streams (injected at its source, or arriving over one of 4 directions), each
@@ -83,7 +83,8 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, rout
     A link merges its streams by (arrival time, id) and serves them FIFO; a served entity's record
     (id, arrival time, duration, route position, route end) is appended to the stream of its next link,
     so the sweep reads its streams sequentially. Links are visited in ``order`` so that all streams are
-    complete. Stream ``i`` occupies ``s_*[slot_start[i]:slot_start[i + 1]]`` (buffers from the caller).
+    complete. Stream ``i`` occupies rows ``slot_start[i]:slot_start[i + 1]`` of the caller's buffers
+    ``s_f`` (arrival time, duration) and ``s_i`` (entity id, route position, route end).
     """
     num_links = order.shape[0]
     m_count = rows.shape[0]
@@ -98,11 +99,11 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, rout
                 k = route_stream[first]
                 i = cursor[k]
                 cursor[k] += 1
-                s_ent[i] = e
-                s_t[i] = 0.0
-                s_dur[i] = (last_bytes[m] if j == n_chunks[m] - 1 else chunk_bytes) / bw
-                s_pos[i] = first
-                s_end[i] = offsets[r + 1]
+                s_i[i, 0] = e
+                s_f[i, 0] = 0.0
+                s_f[i, 1] = (last_bytes[m] if j == n_chunks[m] - 1 else chunk_bytes) / bw
+                s_i[i, 1] = first
+                s_i[i, 2] = offsets[r + 1]
             e += 1
     finish = np.zeros(m_count, np.float64)
     busy = np.zeros(num_links, np.float64)
@@ -125,31 +126,31 @@ def _des_kernel(rows, n_chunks, chunk_bytes, last_bytes, offsets, link_ids, rout
                 best_e = 0
                 for s in range(n_active):
                     if head[s] < stop[s]:
-                        c_t = s_t[head[s]]
-                        c_e = s_ent[head[s]]
+                        c_t = s_f[head[s], 0]
+                        c_e = s_i[head[s], 0]
                         if best < 0 or c_t < best_t or (c_t == best_t and c_e < best_e):
                             best, best_t, best_e = s, c_t, c_e
             i = head[best]
             head[best] += 1
-            t = s_t[i]
-            dur = s_dur[i]
+            t = s_f[i, 0]
+            dur = s_f[i, 1]
             free = (t if t > free else free) + dur
             busy[link] += dur
             arrive = free + hop_latency
-            e = s_ent[i]
-            pos = np.int32(s_pos[i] + 1)
-            if pos == s_end[i]:
+            e = s_i[i, 0]
+            pos = s_i[i, 1] + 1
+            if pos == s_i[i, 2]:
                 if arrive > finish[ent_msg[e]]:
                     finish[ent_msg[e]] = arrive
             else:
                 k = route_stream[pos]
                 j = cursor[k]
                 cursor[k] += 1
-                s_ent[j] = e
-                s_t[j] = arrive
-                s_dur[j] = dur
-                s_pos[j] = pos
-                s_end[j] = s_end[i]
+                s_i[j, 0] = e
+                s_f[j, 0] = arrive
+                s_f[j, 1] = dur
+                s_i[j, 1] = pos
+                s_i[j, 2] = s_i[i, 2]
     return finish, busy
 
 
@@ -158,17 +159,16 @@ _MAX_CACHED_ENTRIES = 1 << 22  # keep at most ~100 MB of buffers per thread betw
 
 
 def _workspace(size: int, n_ent: int) -> tuple[np.ndarray, ...]:
-    """Stream buffers (s_ent, s_t, s_dur, s_pos, s_end) of ``size`` entries and ent_msg of ``n_ent``.
+    """Stream buffers ``s_f`` [size, 2] float64 and ``s_i`` [size, 3] int64, and ``ent_msg`` [n_ent].
 
     Reused between calls of the same thread: fresh pages cost a page fault each on first touch, which
     on a virtual machine took longer than the whole simulation (~3 ms for a 27,000-message layer).
     """
     cached = getattr(_WORKSPACE, "buffers", None)
-    if cached is not None and cached[0].shape[0] >= size and cached[5].shape[0] >= n_ent:
+    if cached is not None and cached[0].shape[0] >= size and cached[2].shape[0] >= n_ent:
         return cached
     size, n_ent = max(size, 1), max(n_ent, 1)
-    buffers = (np.empty(size, np.int64), np.empty(size, np.float64), np.empty(size, np.float64),
-               np.empty(size, np.int32), np.empty(size, np.int32), np.empty(n_ent, np.int64))
+    buffers = (np.empty((size, 2), np.float64), np.empty((size, 3), np.int64), np.empty(n_ent, np.int64))
     if size <= _MAX_CACHED_ENTRIES:
         _WORKSPACE.buffers = buffers
     return buffers
