@@ -129,10 +129,11 @@ class SyntheticTraceConfig:
     """Knobs of the seeded synthetic routing generator (defaults calibrated on DeepSeek-V2-Lite)."""
 
     num_tokens: int = 8192
-    zipf_exponent: float = 1.0  # per-layer expert popularity skew
+    zipf_exponent: float = 1.75  # per-layer expert popularity skew
     coactivation_strength: float = 0.5  # 0: independent experts, 1: strongly clustered groups
-    cross_layer_correlation: float = 0.5  # 0: layers independent, 1: next layer's choice follows
-    drift_per_batch: float = 0.05  # how fast popularity drifts between consecutive batches
+    cross_layer_correlation: float = 0.85  # 0: layers independent, 1: next layer's choice follows
+    drift_per_batch: float = 0.7  # how fast popularity drifts between consecutive batches
+    token_correlation: float = 0.3  # temporal locality: a token's topic follows the previous token's
     batch_tokens: int = 256  # tokens per logged batch (drift granularity)
 
     def __post_init__(self) -> None:
@@ -142,7 +143,7 @@ class SyntheticTraceConfig:
         if not isinstance(self.batch_tokens, int) or self.batch_tokens <= 0:
             raise ConfigError(f"{g}.batch_tokens", f"must be a positive integer, got {self.batch_tokens!r}")
         _positive(g, "zipf_exponent", self.zipf_exponent, allow_zero=True)
-        for name in ("coactivation_strength", "cross_layer_correlation", "drift_per_batch"):
+        for name in ("coactivation_strength", "cross_layer_correlation", "drift_per_batch", "token_correlation"):
             value = getattr(self, name)
             if not (0.0 <= value <= 1.0):
                 raise ConfigError(f"{g}.{name}", f"must lie in [0, 1], got {value!r}")

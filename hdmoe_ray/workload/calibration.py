@@ -8,23 +8,18 @@ prints and docs/traces.md shows.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Sequence
 
 import numpy as np
 
+from hdmoe_ray.config.schemas import SyntheticTraceConfig
 from hdmoe_ray.workload import stats
 from hdmoe_ray.workload.trace import RoutingTrace
 
-# Proposed SyntheticTraceConfig defaults (calibrated with `hdmoe-trace compare`). token_correlation is
-# not a SyntheticTraceConfig field yet: the generator reads it when present, else its own default.
-CALIBRATED_KNOBS = {
-    "num_tokens": 8192,
-    "zipf_exponent": 1.75,
-    "coactivation_strength": 0.5,
-    "cross_layer_correlation": 0.85,
-    "drift_per_batch": 0.7,
-    "batch_tokens": 256,
-}
+# The calibrated knobs are SyntheticTraceConfig's defaults (calibrated with `hdmoe-trace compare`).
+CALIBRATED_KNOBS = dataclasses.asdict(SyntheticTraceConfig())
 ESFT_TASKS = ("law", "summary", "translation")
 DRIFT_WINDOW = 256  # tokens: about one logged ESFT batch
 
@@ -87,7 +82,6 @@ def mean_profile(profiles: Sequence[dict[str, float]]) -> dict[str, float]:
 
 def compare_to_esft(seeds: Sequence[int] = (0, 1, 2), knobs: dict | None = None) -> str:
     """The markdown comparison of the real ESFT traces with synthetic ones (mean over ``seeds``)."""
-    from hdmoe_ray.config.schemas import SyntheticTraceConfig
     from hdmoe_ray.workload.loader import load_trace
     from hdmoe_ray.workload.synthetic import generate_synthetic_trace
 

@@ -18,7 +18,7 @@ experts (un-normalised, as DeepSeek-V2-Lite's router). The pieces and their knob
 - ``cross_layer_correlation`` rho: z[l+1] = rho * z[l] + sqrt(1 - rho^2) * fresh noise (AR(1) over
   layers), so layer l's experts predict layer l+1's.
 - ``token_correlation`` phi: every topic noise is AR(1) over consecutive tokens (text is local: adjacent
-  tokens route alike). Not yet a SyntheticTraceConfig field: DEFAULT_TOKEN_CORRELATION until it is.
+  tokens route alike).
 - ``drift_per_batch`` delta and ``batch_tokens``: D[l, b] = (1 - DRIFT_REVERSION) * D[l, b-1]
   + delta * N(0, 1) per expert, started stationary; tokens of one batch share it.
 All vectorised over tokens and experts (one Python iteration per layer); every draw comes from the one
@@ -43,7 +43,6 @@ TOPIC_DIM = 4  # few topic dimensions -> few distinct top-k sets, as in real tra
 TOPIC_SCALE_MAX = 12.0  # logit scale of the topic term at coactivation_strength = 1
 LAYER_SKEW_SPREAD = 0.3  # std of log(per-layer Zipf exponent / zipf_exponent)
 DRIFT_REVERSION = 0.5  # share of the per-batch offset that decays each batch (0: random walk)
-DEFAULT_TOKEN_CORRELATION = 0.3  # until SyntheticTraceConfig has a ``token_correlation`` field
 
 
 def ar1(noise: np.ndarray, coef: float) -> np.ndarray:
@@ -107,7 +106,7 @@ def generate_synthetic_trace(num_experts: int, top_k: int, num_layers: int, cfg:
     _check(num_experts, top_k, num_layers, layer_ids)
     rng = _rng(rng_or_seed)
     num_tokens = cfg.num_tokens
-    phi = float(getattr(cfg, "token_correlation", DEFAULT_TOKEN_CORRELATION))
+    phi = float(cfg.token_correlation)
     rho = cfg.cross_layer_correlation
     batch_of_token = np.arange(num_tokens) // cfg.batch_tokens
     num_batches = int(batch_of_token[-1]) + 1

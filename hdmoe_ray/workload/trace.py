@@ -78,7 +78,7 @@ class RoutingTrace:
         """Expert ids [num_tokens, top_k] of the index-th traced layer (0-based position, not layer id)."""
         return self.expert_ids[index]
 
-    def select_tokens(self, token_index: np.ndarray) -> "RoutingTrace":
+    def select_tokens(self, token_index: np.ndarray) -> RoutingTrace:
         """A trace of the given tokens (same order in every layer), e.g. a sampled batch."""
         gates = None if self.gate_weights is None else self.gate_weights[:, token_index]
         return RoutingTrace(self.name, self.num_experts, self.expert_ids[:, token_index], gates,

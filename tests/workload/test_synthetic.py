@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -93,7 +92,7 @@ def test_cross_layer_correlation_makes_layers_predictable():
 def test_token_correlation_makes_neighbours_alike():
     def reuse(phi):
         base = _flat(coactivation_strength=0.5)
-        cfg = SimpleNamespace(**dataclasses.asdict(base), token_correlation=phi)
+        cfg = dataclasses.replace(base, token_correlation=phi)
         return stats.temporal_reuse(generate_synthetic_trace(64, 6, 2, cfg, 0), 1).mean()
 
     assert reuse(0.9) > reuse(0.0) + 0.15
