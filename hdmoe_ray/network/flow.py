@@ -14,8 +14,6 @@ term is the store-and-forward time ``h_m * s_m / BW`` of the largest lone messag
 
 from __future__ import annotations
 
-import numpy as np
-
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.loads import check_link_params, last_chunk_bytes, link_load_bytes, message_hops
 from hdmoe_ray.network.result import NetworkResult

@@ -7,9 +7,10 @@ model mapping (``layer_index = 0..n-1``) or many candidate mappings of one layer
 
 Kernel (numba, C <= 64): the clusters holding expert i form a 64-bit mask; a group's mask is the OR of
 its experts' masks; instead of scattering ``V_g`` to every set bit, ``V_g`` is added to one of 256 bins
-per mask byte (4 adds for C <= 32), and the bins are expanded to clusters once per item (8 * 256 per
-byte). About 15 operations per group, no data-dependent branches: ~0.5 ms for the 111,712 groups of the
-26 DeepSeek-V2-Lite ``law`` layers on one core. C > 64 falls back to gathering the holds of every member (one array operation per placement).
+per mask byte (4 adds for C <= 32), and the bins are expanded to clusters once per item (1,024 adds per
+byte). About 15 operations per group, no data-dependent branches: ~0.6 ms for the 111,712 groups of the
+26 DeepSeek-V2-Lite ``law`` layers on one core (``benchmarks/bench_network.py``). C > 64 falls back to
+gathering the holds of every member (one array operation per placement).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def proxy_table(members_per_layer: Sequence[np.ndarray], volume_bytes_per_layer:
             raise TraceError(f"membership {mem.shape} / volume {vol.shape} inconsistent "
                              f"(expected [G, {num_experts}] and [G])", layer=layer)
     k_max = max((int(m.sum(axis=1).max()) for m in mems if m.size), default=1)
-    width = 6 if k_max <= 6 else 8 if k_max <= 8 else k_max
+    width = 6 if k_max <= 6 else max(8, k_max)
     dtype = np.uint8 if num_experts < 255 else np.int32
     rows = []
     for mem in mems:

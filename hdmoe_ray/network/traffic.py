@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import emit_holder_messages, aggregator_nodes
+from hdmoe_ray.network.aggregator import aggregator_nodes, emit_holder_messages
+
 
 @dataclass(frozen=True, eq=False)
 class Messages:

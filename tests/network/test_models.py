@@ -11,8 +11,12 @@ from hdmoe_ray.network.des import simulate_des
 from hdmoe_ray.network.flow import simulate_flow
 from hdmoe_ray.network.models import NETWORK_MODELS, get_network_model, register_network_model
 from hdmoe_ray.network.random_mappings import random_share
-from hdmoe_ray.network.volumes import (expected_group_volume_bytes, sample_token_indices, sampled_batch_groups,
-                                       sampled_group_volume_bytes)
+from hdmoe_ray.network.volumes import (
+    expected_group_volume_bytes,
+    sample_token_indices,
+    sampled_batch_groups,
+    sampled_group_volume_bytes,
+)
 
 from .conftest import law_layer_ids
 
