@@ -1,0 +1,140 @@
+"""Reading sweep runs back from MLflow, and the few run updates a sweep needs (reopen, terminate).
+
+Beside :mod:`hdmoe_ray.tracking.mlflow_tracker`, the only module that imports MLflow. Sweeps tag their
+runs: the parent ``hdmoe.kind=sweep``, every trial ``hdmoe.kind=trial``, both ``hdmoe.sweep_id=<id>``;
+a trial also carries ``hdmoe.trial_key``, ``hdmoe.trial_index``, ``hdmoe.label`` (JSON) and
+``hdmoe.status``. Queries return :class:`RunRow` (plain dicts, no MLflow objects).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hdmoe_ray.errors import ConfigError
+
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One MLflow run as plain data."""
+
+    run_id: str
+    status: str
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    start_time_ms: int = 0
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.tags.get("mlflow.parentRunId")
+
+
+def _client(uri: str):
+    os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _row(run) -> RunRow:
+    return RunRow(run.info.run_id, run.info.status, dict(run.data.params), dict(run.data.metrics),
+                  dict(run.data.tags), int(run.info.start_time or 0))
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "\\'") + "'"
+
+
+def experiment_id(uri: str, experiment: str) -> str:
+    """The id of experiment ``experiment``; :class:`ConfigError` naming the known ones otherwise."""
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        known = [e.name for e in client.search_experiments()]
+        raise ConfigError("experiment", f"no MLflow experiment {experiment!r} at {uri}; known: {known}")
+    return found.experiment_id
+
+
+def search(uri: str, experiment: str, filter_string: str = "") -> list[RunRow]:
+    """Every run of ``experiment`` matching an MLflow filter string, oldest first."""
+    client = _client(uri)
+    exp_id = experiment_id(uri, experiment)
+    rows: list[RunRow] = []
+    token = None
+    while True:
+        try:
+            page = client.search_runs([exp_id], filter_string=filter_string, max_results=PAGE,
+                                      order_by=["attributes.start_time ASC"], page_token=token)
+        except Exception as exc:  # MLflow raises its own type on a malformed filter
+            raise ConfigError("filter", f"MLflow rejected {filter_string!r}: {str(exc).splitlines()[0]}") from exc
+        rows.extend(_row(r) for r in page)
+        token = page.token
+        if not token:
+            return rows
+
+
+def trial_runs(uri: str, experiment: str, sweep_ids: list[str] | None = None,
+               filter_string: str | None = None) -> list[RunRow]:
+    """Trial runs of the given sweeps (all sweeps when None), further narrowed by ``filter_string``."""
+    base = "tags.`hdmoe.kind` = 'trial'" + (f" and {filter_string}" if filter_string else "")
+    if not sweep_ids:
+        return search(uri, experiment, base)
+    rows: list[RunRow] = []
+    for sweep_id in sweep_ids:
+        rows.extend(search(uri, experiment, f"{base} and tags.`hdmoe.sweep_id` = {_quote(sweep_id)}"))
+    return rows
+
+
+def sweep_parents(uri: str, experiment: str, sweep_ids: list[str]) -> dict[str, RunRow]:
+    """sweep id -> its parent run; :class:`ConfigError` for a sweep id that has none."""
+    out = {}
+    for sweep_id in sweep_ids:
+        rows = search(uri, experiment, f"tags.`hdmoe.kind` = 'sweep' and tags.`hdmoe.sweep_id` = {_quote(sweep_id)}")
+        if not rows:
+            raise ConfigError("sweep_id", f"no sweep {sweep_id!r} in MLflow experiment {experiment!r} at {uri}")
+        out[sweep_id] = rows[-1]
+    return out
+
+
+def child_trial_keys(uri: str, experiment: str, parent_run_id: str) -> set[str]:
+    """Trial keys already logged under a sweep's parent run (so re-logging is idempotent)."""
+    rows = search(uri, experiment, f"tags.`mlflow.parentRunId` = {_quote(parent_run_id)}")
+    return {r.tags["hdmoe.trial_key"] for r in rows if "hdmoe.trial_key" in r.tags}
+
+
+def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) pairs of one metric, by step (e.g. per-layer times, steps = layer ids)."""
+    return sorted((int(m.step), float(m.value)) for m in _client(uri).get_metric_history(run_id, key))
+
+
+def set_run_status(uri: str, run_id: str, status: str) -> None:
+    """RUNNING reopens a run (a resumed sweep); FINISHED, FAILED or KILLED terminates it."""
+    client = _client(uri)
+    if status == "RUNNING":
+        client.update_run(run_id, status="RUNNING")
+    else:
+        client.set_terminated(run_id, status=status)
+
+
+def log_artifacts(uri: str, run_id: str, paths: list[Path], artifact_path: str | None = None) -> None:
+    client = _client(uri)
+    for path in paths:
+        client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+
+def log_metrics(uri: str, run_id: str, metrics: dict[str, Any]) -> None:
+    import math
+    import time
+
+    from mlflow.entities import Metric
+
+    now_ms = int(time.time() * 1000)
+    items = [Metric(k, float(v), now_ms, 0) for k, v in metrics.items()
+             if isinstance(v, (int, float)) and math.isfinite(float(v))]
+    if items:
+        _client(uri).log_batch(run_id, metrics=items)

@@ -1,0 +1,78 @@
+"""Grid lists -> one set of Hydra overrides per trial (the cartesian product, in a stable order).
+
+``grid.model=[a,b] grid.workload.batch_size=[16,128]`` composes to the nested dict
+``{"model": [a, b], "workload": {"batch_size": [16, 128]}}``; :func:`grid_axes` flattens it back to
+override names, :func:`expand_grid` takes the product (the first axis varies slowest, like nested loops
+in the order the axes were given) and :func:`format_override` writes each value back as Hydra syntax.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from hdmoe_ray.errors import ConfigError
+
+_BARE = re.compile(r"^[A-Za-z0-9_./:+-]+$")
+_KEYWORDS = {"null", "true", "false", "nan", "inf", "-inf"}
+
+
+def grid_axes(grid: dict[str, Any], prefix: str = "") -> dict[str, list[Any]]:
+    """Nested ``grid`` -> ``{override name: [values]}``; a scalar is a one-value list."""
+    axes: dict[str, list[Any]] = {}
+    for key, value in grid.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if not value:
+                raise ConfigError(f"grid.{name}", "is empty: give a list of values")
+            axes.update(grid_axes(value, name + "."))
+        else:
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not values:
+                raise ConfigError(f"grid.{name}", "is an empty list: a sweep with no trial")
+            if len({repr(v) for v in values}) != len(values):
+                raise ConfigError(f"grid.{name}", f"repeats a value: {values}")
+            axes[name] = values
+    return axes
+
+
+def expand_grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination as ``{override name: value}``; the first axis varies slowest."""
+    names = list(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
+
+
+def format_value(value: Any) -> str:
+    """A value in Hydra override syntax (``null``, ``true``, ``[a,b]``, quoted strings when needed)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if _BARE.match(text) and text.lower() not in _KEYWORDS and not _looks_numeric(text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def format_override(name: str, value: Any) -> str:
+    """``name=value`` as Hydra parses it back to ``value``."""
+    return f"{name}={format_value(value)}"
+
+
+def trial_overrides(point: dict[str, Any]) -> list[str]:
+    return [format_override(k, v) for k, v in point.items()]

@@ -1,0 +1,85 @@
+"""What the driver knows of each finished trial: :class:`TrialRecord`, built from a trial's outcome."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hdmoe_ray.tuning.grid import format_override
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial's result as plain data (summary.json's ``trials`` entries, MLflow child runs)."""
+
+    key: str
+    index: int
+    overrides: tuple[str, ...]  # what reproduces it with hdmoe-simulate (on top of the sweep's base)
+    label: dict[str, Any]  # grid values or search point: what distinguishes it in a report
+    status: str  # FINISHED | FAILED
+    tbt_us: float | None = None
+    error: str | None = None
+    run: dict[str, Any] | None = None  # resolved RunConfig as data
+    summary: dict[str, Any] | None = None  # the job's summary.json
+    trial_dir: str | None = None
+    trial_wall_s: float | None = None
+    cached: bool = False  # read back from a previous (interrupted) attempt
+
+    def summary_entry(self, mlflow_run_id: str | None = None) -> dict[str, Any]:
+        entry = {"key": self.key, "index": self.index, "overrides": list(self.overrides), "label": self.label,
+                 "status": self.status, "tbt_us": self.tbt_us, "trial_dir": self.trial_dir,
+                 "trial_wall_s": self.trial_wall_s, "mlflow_run_id": mlflow_run_id}
+        if self.error:
+            entry["error"] = self.error
+        return entry
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A grid trial's config sits under ``trial`` (the one grid_search axis); lift it to the top."""
+    return {**config.get("trial", {}), **{k: v for k, v in config.items() if k != "trial"}}
+
+
+def trial_index(config: dict[str, Any], trial_id: str, fallback: int) -> int:
+    """The planned index of a grid trial; for a search, Tune's creation counter (``<exp>_00007`` -> 7),
+    i.e. the order in which the searcher suggested the points."""
+    if "index" in config:
+        return int(config["index"])
+    tail = str(trial_id).rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else fallback
+
+
+def trial_identity(config: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """(overrides, label) of a trial config: the grid's, or the search point and the fields it sets."""
+    if "run" in config:
+        return tuple(config.get("overrides", ())), dict(config.get("label", {}))
+    from hdmoe_ray.tuning.knobs import point_updates
+
+    point = dict(config["point"])
+    updates = point_updates(point, config.get("knobs"))
+    return tuple(format_override(k, v) for k, v in updates.items()), point
+
+
+def record_from_outcome(config: dict[str, Any], outcome: dict[str, Any], index: int) -> TrialRecord:
+    from hdmoe_ray.tuning.trainable import trial_run_dict
+
+    overrides, label = trial_identity(config)
+    summary = outcome.get("summary")
+    try:
+        run = trial_run_dict(config)
+    except Exception:  # noqa: BLE001 - the outcome already says why this config is invalid
+        run = None
+    return TrialRecord(outcome["key"], index, overrides, label, outcome["status"],
+                       tbt_us=(summary or {}).get("tbt_us"), error=outcome.get("error"), run=run,
+                       summary=summary, trial_dir=outcome.get("trial_dir"),
+                       trial_wall_s=outcome.get("trial_wall_s"), cached=bool(outcome.get("cached")))
+
+
+def record_from_result(config: dict[str, Any], metrics: dict[str, Any] | None, error: Any,
+                       index: int, key: str) -> TrialRecord:
+    """From a Tune result: the reported outcome, or Tune's own error (the trial's actor died)."""
+    if metrics and "hdmoe_outcome" in metrics:
+        return record_from_outcome(config, json.loads(metrics["hdmoe_outcome"]), index)
+    overrides, label = trial_identity(config)
+    text = f"{type(error).__name__}: {error}" if error is not None else "the trial reported nothing"
+    return TrialRecord(key, index, overrides, label, "FAILED", error=text)

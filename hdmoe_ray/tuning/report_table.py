@@ -1,0 +1,124 @@
+"""The comparison table of ``hdmoe-report``: one row per trial, speedups against a baseline.
+
+Rows come from MLflow trial runs (:class:`hdmoe_ray.tracking.mlflow_query.RunRow`). A trial's label
+(its grid values or search point, tag ``hdmoe.label``) gives its configuration columns. Rows of one
+sweep that agree on every label except ``compare_key`` (default ``strategy``) form a configuration
+group; within a group, ``speedup = TBT(baseline) / TBT(row)`` (> 1: faster than the baseline, as the
+paper's figure 8 normalises to TP). A group without a finished baseline row gets no speedups.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STATUS_OK = "FINISHED"
+TIME_COLUMNS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us")
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    """Rows as dicts (keys: ``columns``), the label columns, and the grouping used for speedups."""
+
+    rows: list[dict[str, Any]]
+    label_columns: list[str]
+    compare_key: str
+    baseline: str
+    metric: str
+
+    @property
+    def speedup_column(self) -> str:
+        return f"speedup_vs_{self.baseline}"
+
+    @property
+    def columns(self) -> list[str]:
+        return ["sweep_id", "trial", *self.label_columns, "status", *TIME_COLUMNS, self.speedup_column, "error"]
+
+    def groups(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(group name, rows) in table order; the name lists the labels other than ``compare_key``."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for row in self.rows:
+            out.setdefault(row["_group"], []).append(row)
+        return list(out.items())
+
+    def geomean_speedups(self) -> dict[str, float]:
+        """compare value -> geometric mean speedup over the groups where it has one."""
+        values: dict[str, list[float]] = {}
+        for row in self.rows:
+            s = row.get(self.speedup_column)
+            if s is not None and math.isfinite(s) and s > 0:
+                values.setdefault(str(row.get(self.compare_key)), []).append(s)
+        return {k: float(np.exp(np.mean(np.log(v)))) for k, v in values.items()}
+
+
+def _label(run) -> dict[str, Any]:
+    try:
+        return dict(json.loads(run.tags.get("hdmoe.label", "{}")))
+    except json.JSONDecodeError:
+        return {}
+
+
+def build_table(runs: list, *, baseline: str = "tp", compare_key: str = "strategy",
+                metric: str = "tbt_us") -> ComparisonTable:
+    """Rows sorted by sweep, then trial index; speedups of ``metric`` within configuration groups."""
+    ordered = sorted(runs, key=lambda r: (r.tags.get("hdmoe.sweep_id", ""), int(r.tags.get("hdmoe.trial_index", 0))))
+    labels = [_label(r) for r in ordered]
+    label_columns: list[str] = []
+    for lab in labels:
+        label_columns += [k for k in lab if k not in label_columns]
+    rows = []
+    for run, lab in zip(ordered, labels):
+        row = {"sweep_id": run.tags.get("hdmoe.sweep_id", ""), "trial": run.tags.get("hdmoe.trial_key", run.run_id),
+               "run_id": run.run_id, "index": int(run.tags.get("hdmoe.trial_index", 0)),
+               "status": run.tags.get("hdmoe.status", run.status), "error": run.tags.get("hdmoe.error", "")}
+        row.update({k: lab.get(k) for k in label_columns})
+        row.update({k: run.metrics.get(k) for k in TIME_COLUMNS})
+        row[metric] = run.metrics.get(metric)
+        row["_metric_names"] = sorted(run.metrics)
+        others = [f"{k.rsplit('.', 1)[-1]}={_cell(lab[k]) or 'null'}" for k in label_columns
+                  if k != compare_key and k in lab]
+        row["_group"] = " ".join([row["sweep_id"], *others]) if others else row["sweep_id"]
+        rows.append(row)
+    table = ComparisonTable(rows, label_columns, compare_key, baseline, metric)
+    for _, members in table.groups():
+        base = [r for r in members if str(r.get(compare_key)) == baseline and r["status"] == STATUS_OK
+                and _finite(r.get(metric))]
+        for r in members:
+            ok = base and r["status"] == STATUS_OK and _finite(r.get(metric)) and r[metric] > 0
+            r[table.speedup_column] = base[0][metric] / r[metric] if ok else None
+    return table
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def write_csv(table: ComparisonTable, path: Path) -> Path:
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(table.columns)
+        for row in table.rows:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in table.columns])
+    return path
+
+
+def markdown_table(table: ComparisonTable) -> str:
+    cols = [c for c in table.columns if c != "error"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in table.rows]
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""A sweep plan -> one Ray Tune experiment (fresh, or restored after an interruption) -> trial records.
+
+Local Ray by default, any cluster through ``RAY_ADDRESS``; one CPU per trial; as many trials at once as
+the cluster has CPUs (``sweep.max_concurrent`` caps it); trial actors are reused (imports and trace
+caches survive from one trial to the next). The Tune experiment lives in ``<sweep dir>/tune``; a
+trial's own outputs in ``<sweep dir>/trials/<key>``. A grid is a ``grid_search`` over the planned trial
+configs; a search is ``num_samples`` trials suggested by :class:`GPSearcher` or Tune's random search.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hdmoe_ray.tuning.plan import SweepPlan
+from hdmoe_ray.tuning.records import TrialRecord, flat_config, record_from_result, trial_index
+from hdmoe_ray.tuning.trial_log import TrialLogger
+
+TUNE_DIR = "tune"
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """What one ``fit`` (or restore) produced."""
+
+    records: dict[str, TrialRecord]  # key -> record, every trial Tune knows (this and earlier sessions)
+    complete: bool  # False when interrupted (Ctrl-C) before every trial ended
+    concurrency: int
+    restored: bool
+
+
+def ensure_ray(options: dict[str, Any]) -> None:
+    """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is already running)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # belt and braces: every path is absolute anyway
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=options.get("num_cpus"), include_dashboard=False, log_to_driver=False)
+
+
+def concurrency(options: dict[str, Any]) -> int:
+    """``sweep.max_concurrent``, else the cluster's CPUs / ``sweep.cpus_per_trial`` (at least 1)."""
+    import ray
+
+    fit = max(1, int(ray.cluster_resources().get("CPU", 1) // float(options.get("cpus_per_trial", 1.0))))
+    return min(fit, options["max_concurrent"]) if options.get("max_concurrent") else fit
+
+
+def _dirname(trial) -> str:
+    return str(trial.config.get("key") or trial.trial_id)
+
+
+def _common(plan: SweepPlan) -> dict[str, Any]:
+    return {"sweep_dir": plan.sweep_dir, "job": plan.options.get("job", "simulate")}
+
+
+def _grid_setup(plan: SweepPlan):
+    from ray import tune
+
+    configs = [{"key": t.key, "index": t.index, "overrides": list(t.overrides), "label": t.label, "run": t.run}
+               for t in plan.trials if t.run is not None]
+    return {"trial": tune.grid_search(configs), **_common(plan)}, {}
+
+
+def _search_setup(plan: SweepPlan):
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from hdmoe_ray.tuning.knobs import build_space, tune_domains
+    from hdmoe_ray.tuning.searcher import GPSearcher
+
+    s = plan.search
+    space = build_space(s["dims"])
+    base = {"base": plan.base_run, "knobs": s.get("knobs") or {}, **_common(plan)}
+    if s["algorithm"] == "random":
+        alg = BasicVariantGenerator(random_state=int(s["seed"]))
+        return {"point": tune_domains(space), **base}, {"search_alg": alg}
+    alg = GPSearcher(space, seed=int(s["seed"]), num_initial=int(s["num_initial"]))
+    return base, {"search_alg": alg}
+
+
+def flat_trainable(config: dict[str, Any]) -> None:
+    from hdmoe_ray.tuning.trainable import sweep_trial
+
+    sweep_trial(flat_config(config))
+
+
+def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int) -> SweepRun:
+    """Run (or resume) the plan's Tune experiment; returns every trial record Tune holds."""
+    from ray import tune
+
+    from hdmoe_ray.tuning.callbacks import SweepCallback
+
+    options = plan.options
+    ensure_ray(options)
+    workers = concurrency(options)
+    trainable = tune.with_resources(flat_trainable, {"cpu": float(options.get("cpus_per_trial", 1.0))})
+    path = Path(plan.sweep_dir) / TUNE_DIR
+    restored = tune.Tuner.can_restore(str(path))
+    if restored:
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, restart_errored=True)
+    else:
+        param_space, extra = _grid_setup(plan) if plan.kind == "grid" else _search_setup(plan)
+        samples = 1 if plan.kind == "grid" else int(plan.search["num_samples"])
+        metric = {} if plan.kind == "grid" else {"metric": plan.search["metric"], "mode": plan.search["mode"]}
+        tuner = tune.Tuner(
+            trainable, param_space=param_space,
+            tune_config=tune.TuneConfig(num_samples=samples, max_concurrent_trials=workers, reuse_actors=bool(
+                options.get("reuse_actors", True)), trial_dirname_creator=_dirname, **metric, **extra),
+            run_config=tune.RunConfig(name=TUNE_DIR, storage_path=plan.sweep_dir, verbose=0,
+                                      callbacks=[SweepCallback(logger, total)],
+                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
+    grid = tuner.fit()
+    records: dict[str, TrialRecord] = {}
+    complete = True
+    for i, result in enumerate(grid):
+        config = flat_config(result.config or {})
+        key = config.get("key") or Path(result.path).name
+        if not result.metrics and result.error is None:
+            complete = False  # never ran or was cut off: the sweep was interrupted
+            continue
+        records[key] = record_from_result(config, result.metrics, result.error, trial_index(config, key, i), key)
+    return SweepRun(records, complete, workers, restored)

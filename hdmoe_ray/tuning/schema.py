@@ -1,0 +1,145 @@
+"""Frozen schemas of the sweep, search and report jobs, and their registration in Hydra's ConfigStore.
+
+``SweepJobConfig`` is a :class:`RunConfig` (the settings every trial shares) plus three job keys:
+``grid`` (lists keyed by override name: ``grid.model=[a,b] grid.workload.batch_size=[16,128]``),
+``sweep`` (:class:`SweepOptions`) and ``search`` (:class:`SearchConfig`, the ``conf/search`` group).
+The ``grid`` node is registered non-struct, so ``grid.<any override name>=[...]`` needs no ``+``.
+``ReportConfig`` is the report job's own root (it needs no RunConfig).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdmoe_ray.config.schemas import RunConfig, TrackingConfig
+from hdmoe_ray.errors import ConfigError
+
+SEARCH_ALGORITHMS = ("gp", "random")
+SEARCH_MODES = ("min", "max")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How a sweep runs (Ray Tune, storage, resume). Defaults suit one laptop."""
+
+    resume: str | None = None  # sweep id or sweep folder to resume; every other setting comes from its plan
+    id: str | None = None  # sweep id (default: <UTC time>-<hash of the plan>)
+    storage_path: str | None = None  # absolute folder of all sweeps (default: <cwd>/outputs/sweeps)
+    job: str = "simulate"  # the job every trial runs: simulate (jobs.simulate.run_simulate) | optimize
+    max_concurrent: int | None = None  # None: the Ray cluster's CPUs / cpus_per_trial
+    cpus_per_trial: float = 1.0
+    num_cpus: int | None = None  # local Ray only: CPUs it may use (None: all)
+    reuse_actors: bool = True  # keep trial actors (imports, trace caches) across trials
+    log_artifacts: bool = True  # upload each trial's files (heatmaps, mappings) to its MLflow run
+
+    def __post_init__(self) -> None:
+        if self.max_concurrent is not None and (not isinstance(self.max_concurrent, int) or self.max_concurrent <= 0):
+            raise ConfigError("sweep.max_concurrent", f"must be a positive integer or null, got {self.max_concurrent!r}")
+        if not self.cpus_per_trial > 0:
+            raise ConfigError("sweep.cpus_per_trial", f"must be > 0, got {self.cpus_per_trial!r}")
+        if self.job not in ("simulate", "optimize"):
+            raise ConfigError("sweep.job", f"must be one of ['simulate', 'optimize'], got {self.job!r}")
+        if self.storage_path is not None and not self.storage_path.startswith(("/", "s3://", "gs://")):
+            raise ConfigError("sweep.storage_path", f"must be absolute (Tune changes directories), "
+                                                    f"got {self.storage_path!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A search under Ray Tune instead of a grid (``conf/search/<name>.yaml``).
+
+    ``dims``: one dict per dimension, ``{name, kind: continuous|integer|categorical, low, high, log,
+    choices}``. ``name`` is a config field (``strategy.load_cap_factor``) or a derived knob of
+    :mod:`hdmoe_ray.tuning.knobs` (``compute_share``, ``mesh_shape``), whose settings sit in ``knobs``.
+    """
+
+    name: str = "none"  # none: run the grid
+    algorithm: str = "gp"  # gp (the GP-BO Searcher) | random (Tune's random search)
+    metric: str = "tbt_us"
+    mode: str = "min"
+    num_samples: int = 20  # trials
+    seed: int = 0
+    num_initial: int = 5  # random points before the GP takes over
+    dims: list[dict[str, Any]] = field(default_factory=list)
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in SEARCH_ALGORITHMS:
+            raise ConfigError("search.algorithm", f"must be one of {list(SEARCH_ALGORITHMS)}, got {self.algorithm!r}")
+        if self.mode not in SEARCH_MODES:
+            raise ConfigError("search.mode", f"must be one of {list(SEARCH_MODES)}, got {self.mode!r}")
+        for name in ("num_samples", "num_initial"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) <= 0:
+                raise ConfigError(f"search.{name}", f"must be a positive integer, got {getattr(self, name)!r}")
+        if self.enabled and not self.dims:
+            raise ConfigError("search.dims", f"search {self.name!r} has no dimension")
+
+    @property
+    def enabled(self) -> bool:
+        return self.name != "none"
+
+
+@dataclass(frozen=True)
+class SweepJobConfig(RunConfig):
+    """``hdmoe-sweep``'s root: the shared RunConfig plus ``grid``, ``sweep`` and ``search``."""
+
+    grid: dict[str, Any] = field(default_factory=dict)
+    sweep: SweepOptions = field(default_factory=SweepOptions)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.search.enabled and self.grid:
+            raise ConfigError("grid", f"a search ({self.search.name}) runs on one configuration: "
+                                      f"drop grid.{', grid.'.join(self.grid)} or search=")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``hdmoe-report``: which runs to read back and how to compare them."""
+
+    sweep_id: Any = None  # one sweep id or a list of them; None: every sweep trial matching `filter`
+    filter: str | None = None  # MLflow filter on trial runs, e.g. "params.`model.name` = 'tiny'"
+    experiment: str | None = None  # MLflow experiment (default: tracking.experiment_name)
+    baseline: str = "tp"  # speedups are TBT(baseline) / TBT(row) within each configuration
+    compare_key: str = "strategy"  # the label whose values are compared (bars of one group)
+    metric: str = "tbt_us"
+    breakdown_group: int = 0  # which configuration the per-layer breakdown plot shows
+    log_artifacts: bool = True  # log the report back to MLflow (the sweeps' parent runs)
+    tracking: TrackingConfig = field(default_factory=lambda: TrackingConfig(name="mlflow"))
+
+    def __post_init__(self) -> None:
+        ids = self.sweep_ids
+        if not ids and not self.filter:
+            raise ConfigError("sweep_id", "give sweep_id=<id> (or a list) or filter=<MLflow filter>")
+        if self.tracking.name != "mlflow":
+            raise ConfigError("tracking", "a report reads runs back from MLflow: use tracking=mlflow")
+
+    @property
+    def sweep_ids(self) -> list[str]:
+        if self.sweep_id is None:
+            return []
+        return [str(s) for s in (self.sweep_id if isinstance(self.sweep_id, (list, tuple)) else [self.sweep_id])]
+
+
+_registered = False
+
+
+def register_tuning_configs() -> None:
+    """Store ``sweep_schema``, ``search/search_schema`` and ``report_schema`` (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    from hdmoe_ray.config.store import _writable_structured, register_configs
+
+    register_configs()
+    cs = ConfigStore.instance()
+    sweep = _writable_structured(SweepJobConfig)
+    sweep._get_node("grid")._set_flag("struct", False)  # grid.<override name>=[...] without '+'
+    cs.store(name="sweep_schema", node=sweep)
+    cs.store(group="search", name="search_schema", node=_writable_structured(SearchConfig))
+    cs.store(name="report_schema", node=_writable_structured(ReportConfig))
+    _registered = True

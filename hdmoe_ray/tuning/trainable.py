@@ -1,0 +1,94 @@
+"""One trial: the ``hdmoe-simulate`` (or ``hdmoe-optimize``) code path, run in a (reused) Tune actor.
+
+The trial config is plain data made on the driver: a grid trial carries its whole resolved RunConfig
+(``run``); a search trial carries the suggested ``point`` and the shared ``base`` config and
+``knobs`` (:func:`hdmoe_ray.tuning.knobs.apply_point`). Every path is absolute (Tune changes the working
+directory). The trial runs with tracking off: the driver logs it to MLflow (one writer).
+
+Failure isolation: any exception becomes a FAILED outcome with its error text; the trial still reports
+(``tbt_us`` NaN), so Tune, the searcher and the other trials carry on. Resume safety: the outcome is
+written atomically to ``<trial dir>/outcome.json``; a trial whose outcome exists returns it at once, so a
+resumed sweep never recomputes finished work even if Tune's own experiment state was older.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+OUTCOME_FILE = "outcome.json"
+JOBS = {"simulate": ("jobs.simulate", "run_simulate"), "optimize": ("jobs.optimize", "run_optimize")}
+TOTALS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us", "dense_us", "max_node_compute_us")
+
+
+def trial_run_dict(config: dict[str, Any]) -> dict[str, Any]:
+    """The trial's resolved RunConfig as data (grid: as planned; search: base + point)."""
+    if "run" in config:
+        return config["run"]
+    from hdmoe_ray.tuning.knobs import apply_point
+
+    return apply_point(config["base"], config["point"], config.get("knobs"))
+
+
+def job_function(name: str):
+    from hdmoe_ray.errors import ConfigError
+
+    if name not in JOBS:
+        raise ConfigError("sweep.job", f"unknown job {name!r}; known: {', '.join(JOBS)}")
+    module, attr = JOBS[name]
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError("sweep.job", f"job {name!r} is not available ({exc})") from exc
+
+
+def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
+    """Run (or read back) one trial; returns its outcome (JSON-able, ``status`` FINISHED or FAILED)."""
+    trial_dir = Path(config["sweep_dir"]) / "trials" / key
+    marker = trial_dir / OUTCOME_FILE
+    if marker.is_file():
+        with open(marker) as handle:
+            return {**json.load(handle), "cached": True}
+    from hdmoe_ray.io_utils import atomic_write_json
+
+    t0 = time.perf_counter()
+    outcome: dict[str, Any] = {"key": key, "trial_dir": str(trial_dir)}
+    try:
+        from hdmoe_ray.config.loading import run_config_from_dict
+
+        data = trial_run_dict(config)
+        data = {**data, "tracking": {**data["tracking"], "name": "none"}}  # the driver logs to MLflow
+        run = run_config_from_dict(data)
+        summary = job_function(config.get("job", "simulate"))(run, trial_dir)
+        outcome.update(status="FINISHED", summary=summary,
+                       metrics={k: summary[k] for k in TOTALS if summary.get(k) is not None})
+    except Exception as exc:  # noqa: BLE001 - isolate the trial, report the error
+        outcome.update(status="FAILED", error=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc(limit=20), metrics={})
+    outcome["trial_wall_s"] = time.perf_counter() - t0
+    if outcome["status"] == "FINISHED":  # a failed trial is retried on resume (it may be transient)
+        atomic_write_json(marker, outcome)
+    return outcome
+
+
+def tune_result(outcome: dict[str, Any]) -> dict[str, Any]:
+    """What the trial reports to Tune: flat metrics (``tbt_us`` NaN on failure) and the outcome as JSON."""
+    metrics = outcome.get("metrics", {})
+    result = {k: float(metrics.get(k, math.nan)) for k in TOTALS}
+    result.update(hdmoe_status=outcome["status"], hdmoe_key=outcome["key"],
+                  trial_wall_s=float(outcome["trial_wall_s"]), hdmoe_cached=bool(outcome.get("cached")),
+                  hdmoe_outcome=json.dumps(outcome, default=str))
+    return result
+
+
+def sweep_trial(config: dict[str, Any]) -> None:
+    """The Tune function trainable of every sweep and search."""
+    from ray import tune
+
+    key = config.get("key") or tune.get_context().get_trial_id()
+    tune.report(tune_result(execute_trial(config, key)))

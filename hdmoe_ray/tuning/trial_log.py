@@ -1,0 +1,105 @@
+"""One MLflow child run per trial, written by the driver only (SQLite allows one writer at a time).
+
+Params: the trial's resolved config (flattened) and its overrides; metrics: the summary's totals,
+per-strategy totals and speedups when the trial compared strategies, per-layer compute/communication
+series (steps = layer ids); artifacts: the trial folder (summary.json, mappings, heatmaps) when the
+driver can see it. Tags name the sweep, the trial and its status (a failed trial's run is FAILED and
+carries its error). Logging is idempotent per trial key: a resumed sweep never duplicates a run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hdmoe_ray.tuning.records import TrialRecord
+
+TOTALS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us", "dense_us", "max_node_compute_us", "wall_s")
+TAG_MAX = 5000
+
+
+def trial_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Scalar metrics of a job summary (top-level totals, ``<strategy>.<total>``, ``speedup.<strategy>``)."""
+    out = {k: summary[k] for k in TOTALS if isinstance(summary.get(k), (int, float))}
+    for name, fields in summary.get("results", {}).items():
+        out.update({f"{name}.{k}": fields[k] for k in TOTALS if isinstance(fields.get(k), (int, float))})
+    out.update({f"speedup.{name}": v for name, v in summary.get("speedup", {}).items()})
+    return out
+
+
+def layer_series(summary: dict[str, Any]) -> dict[str, tuple[list[float], list[int]]]:
+    """``layer.<strategy>.compute_us`` / ``comm_us`` -> (values, layer ids), as hdmoe-simulate logs them."""
+    per_strategy = dict(summary.get("results") or {summary.get("strategy", "run"): summary})
+    out = {}
+    for name, fields in per_strategy.items():
+        layers = fields.get("per_layer") or []
+        steps = [int(x["layer"]) for x in layers]
+        out[f"layer.{name}.compute_us"] = ([float(x["compute_us"]) for x in layers], steps)
+        out[f"layer.{name}.comm_us"] = ([float(x["comm_us"]) for x in layers], steps)
+    return out
+
+
+class TrialLogger:
+    """Creates the child runs of one sweep's parent run (lazily connects; picklable for Tune)."""
+
+    def __init__(self, tracking: dict[str, Any], sweep_id: str, parent_run_id: str | None, git_commit: str,
+                 *, log_artifacts: bool = True):
+        self.tracking = dict(tracking)
+        self.sweep_id = sweep_id
+        self.parent_run_id = parent_run_id
+        self.git_commit = git_commit
+        self.log_artifacts = log_artifacts
+        self._known: set[str] | None = None
+        self.run_ids: dict[str, str] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.tracking.get("name") == "mlflow" and self.parent_run_id is not None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_known": None}
+
+    def known_keys(self) -> set[str]:
+        if self._known is None:
+            from hdmoe_ray.tracking.mlflow_query import child_trial_keys
+
+            self._known = child_trial_keys(self.tracking["uri"], self.tracking["experiment_name"],
+                                           self.parent_run_id) if self.enabled else set()
+        return self._known
+
+    def log(self, record: TrialRecord) -> str | None:
+        """Log ``record`` as a child run unless one exists for its key; returns the new run id."""
+        if not self.enabled or record.key in self.known_keys():
+            return None
+        from hdmoe_ray.config.loading import flatten
+        from hdmoe_ray.config.schemas import TrackingConfig
+        from hdmoe_ray.tracking import make_tracker
+
+        cfg = TrackingConfig(name="mlflow", uri=self.tracking["uri"],
+                             experiment_name=self.tracking["experiment_name"])
+        tags = {"hdmoe.kind": "trial", "hdmoe.sweep_id": self.sweep_id, "hdmoe.trial_key": record.key,
+                "hdmoe.trial_index": str(record.index), "hdmoe.status": record.status,
+                "hdmoe.git_commit": self.git_commit, "hdmoe.overrides": " ".join(record.overrides)[:TAG_MAX],
+                "hdmoe.label": json.dumps(record.label, default=str)[:TAG_MAX]}
+        if record.error:
+            tags["hdmoe.error"] = record.error[:TAG_MAX]
+        tracker = make_tracker(cfg, f"{self.sweep_id}/{record.key}", tags=tags, parent_run_id=self.parent_run_id)
+        params = flatten(record.run) if record.run else {}
+        params.update({f"point.{k}": v for k, v in record.label.items()})
+        tracker.log_params(params)
+        if record.summary:
+            tracker.log_metrics(trial_metrics(record.summary))
+            for name, (values, steps) in layer_series(record.summary).items():
+                tracker.log_metric_series(name, values, steps)
+        if record.trial_wall_s is not None:
+            tracker.log_metrics({"trial_wall_s": record.trial_wall_s})
+        if self.log_artifacts and record.trial_dir and Path(record.trial_dir).is_dir():
+            for path in sorted(Path(record.trial_dir).rglob("*")):
+                if path.is_file():
+                    rel = path.parent.relative_to(record.trial_dir)
+                    tracker.log_artifact(path, None if str(rel) == "." else str(rel))
+        tracker.finish("FINISHED" if record.status == "FINISHED" else "FAILED")
+        self.known_keys().add(record.key)
+        self.run_ids[record.key] = tracker.run_id
+        return tracker.run_id
