@@ -122,10 +122,10 @@ def run_sweep(job, out_dir: Path, base_overrides: list[str] | None = None) -> di
         if plan.kind == "search" or len(records) < total:
             from hdmoe_ray.tuning.runner import run_plan
 
-            outcome = run_plan(plan, logger, total=total)
+            outcome = run_plan(plan, logger, total=total, say=say)
             records.update(outcome.records)
             complete, workers, restored = outcome.complete, outcome.concurrency, outcome.restored
-            say(f"Tune experiment ended ({workers} trials at a time)")
+            say("Tune experiment ended" + (" (restored)" if restored else ""))
         for record in sorted(records.values(), key=lambda r: r.index):  # anything the callback missed
             logger.log(record)
     except BaseException as exc:

@@ -8,6 +8,7 @@ a trial also carries ``hdmoe.trial_key``, ``hdmoe.trial_index``, ``hdmoe.label``
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ class RunRow:
         return self.tags.get("mlflow.parentRunId")
 
 
+@functools.lru_cache(maxsize=8)
 def _client(uri: str):
     os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     from mlflow import MlflowClient
@@ -102,9 +104,17 @@ def sweep_parents(uri: str, experiment: str, sweep_ids: list[str]) -> dict[str, 
 
 
 def child_trial_keys(uri: str, experiment: str, parent_run_id: str) -> set[str]:
-    """Trial keys already logged under a sweep's parent run (so re-logging is idempotent)."""
+    """Trial keys already logged under a sweep's parent run (so re-logging is idempotent).
+
+    Only the sweep driver writes these runs, so a child still RUNNING is a leftover of a driver killed
+    while logging it: it is deleted (and its trial logged again)."""
     rows = search(uri, experiment, f"tags.`mlflow.parentRunId` = {_quote(parent_run_id)}")
-    return {r.tags["hdmoe.trial_key"] for r in rows if "hdmoe.trial_key" in r.tags}
+    stale = [r for r in rows if r.status == "RUNNING"]
+    if stale:
+        client = _client(uri)
+        for r in stale:
+            client.delete_run(r.run_id)
+    return {r.tags["hdmoe.trial_key"] for r in rows if "hdmoe.trial_key" in r.tags and r.status != "RUNNING"}
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

@@ -74,5 +74,26 @@ def format_override(name: str, value: Any) -> str:
     return f"{name}={format_value(value)}"
 
 
+def value_overrides(name: str, value: Any) -> list[str]:
+    """Overrides of one grid value. A dict sets several fields at once (``{tflops: 5, link_gbps: 50}`` ->
+    ``hardware.tflops=5 hardware.link_gbps=50``); its ``name`` key, if any, first picks the group option
+    (``{name: ep, ep_variant: balanced}`` -> ``strategy=ep strategy.ep_variant=balanced``)."""
+    if not isinstance(value, dict):
+        return [format_override(name, value)]
+    head = [format_override(name, value["name"])] if "name" in value else []
+    return head + [format_override(f"{name}.{k}", v) for k, v in value.items() if k != "name"]
+
+
 def trial_overrides(point: dict[str, Any]) -> list[str]:
-    return [format_override(k, v) for k, v in point.items()]
+    """Every override of one grid combination, in axis order."""
+    return [o for k, v in point.items() for o in value_overrides(k, v)]
+
+
+def label_text(value: Any) -> str:
+    """A grid value as a short label: ``ep``, ``16``, ``ep(ep_variant=balanced)``, ``tflops=5,link_gbps=50``."""
+    if isinstance(value, dict):
+        rest = ",".join(f"{k}={label_text(v)}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({rest})" if "name" in value else rest
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(label_text(v) for v in value) + "]"
+    return "null" if value is None else str(value)

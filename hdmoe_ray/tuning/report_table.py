@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from hdmoe_ray.tuning.grid import label_text
+
 STATUS_OK = "FINISHED"
 TIME_COLUMNS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us")
 
@@ -76,11 +78,11 @@ def build_table(runs: list, *, baseline: str = "tp", compare_key: str = "strateg
         row = {"sweep_id": run.tags.get("hdmoe.sweep_id", ""), "trial": run.tags.get("hdmoe.trial_key", run.run_id),
                "run_id": run.run_id, "index": int(run.tags.get("hdmoe.trial_index", 0)),
                "status": run.tags.get("hdmoe.status", run.status), "error": run.tags.get("hdmoe.error", "")}
-        row.update({k: lab.get(k) for k in label_columns})
+        row.update({k: _scalar(lab.get(k)) for k in label_columns})
         row.update({k: run.metrics.get(k) for k in TIME_COLUMNS})
         row[metric] = run.metrics.get(metric)
         row["_metric_names"] = sorted(run.metrics)
-        others = [f"{k.rsplit('.', 1)[-1]}={_cell(lab[k]) or 'null'}" for k in label_columns
+        others = [f"{k.rsplit('.', 1)[-1]}={label_text(lab[k])}" for k in label_columns
                   if k != compare_key and k in lab]
         row["_group"] = " ".join([row["sweep_id"], *others]) if others else row["sweep_id"]
         rows.append(row)
@@ -92,6 +94,11 @@ def build_table(runs: list, *, baseline: str = "tp", compare_key: str = "strateg
             ok = base and r["status"] == STATUS_OK and _finite(r.get(metric)) and r[metric] > 0
             r[table.speedup_column] = base[0][metric] / r[metric] if ok else None
     return table
+
+
+def _scalar(value: Any) -> Any:
+    """Numbers and strings stay as they are (CSV keeps numbers); dicts and lists become short labels."""
+    return value if value is None or isinstance(value, (str, int, float, bool)) else label_text(value)
 
 
 def _finite(value: Any) -> bool:

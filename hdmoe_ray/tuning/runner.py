@@ -90,8 +90,9 @@ def flat_trainable(config: dict[str, Any]) -> None:
     sweep_trial(flat_config(config))
 
 
-def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int) -> SweepRun:
+def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> SweepRun:
     """Run (or resume) the plan's Tune experiment; returns every trial record Tune holds."""
+    import ray
     from ray import tune
 
     from hdmoe_ray.tuning.callbacks import SweepCallback
@@ -99,6 +100,8 @@ def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int) -> SweepRun:
     options = plan.options
     ensure_ray(options)
     workers = concurrency(options)
+    if say:
+        say(f"Ray up ({ray.cluster_resources().get('CPU', 0):g} CPUs): {workers} trials at a time")
     trainable = tune.with_resources(flat_trainable, {"cpu": float(options.get("cpus_per_trial", 1.0))})
     path = Path(plan.sweep_dir) / TUNE_DIR
     restored = tune.Tuner.can_restore(str(path))

@@ -1,0 +1,75 @@
+"""The sweep plan: composing every grid trial on the driver, the sweep config schema, plan files."""
+
+from __future__ import annotations
+
+import pytest
+
+from hdmoe_ray.config.loading import compose_run_config, run_config_from_dict
+from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.tuning.plan import SweepPlan, compose_trials, load_plan, save_plan, with_parent_run
+from hdmoe_ray.tuning.schema import SweepJobConfig, register_tuning_configs
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _schemas():
+    register_tuning_configs()
+
+
+def test_grid_keys_need_no_plus_and_nest():
+    job = compose_run_config(["debug=default", "grid.strategy=[tp,ep]", "grid.workload.batch_size=[16,128]",
+                              "grid.hardware.tflops=[2.5,10]", "sweep.max_concurrent=2"], "sweep")
+    assert isinstance(job, SweepJobConfig)
+    assert job.grid == {"strategy": ["tp", "ep"], "workload": {"batch_size": [16, 128]},
+                        "hardware": {"tflops": [2.5, 10]}}
+    assert job.sweep.max_concurrent == 2 and job.model.name == "tiny"
+
+
+def test_other_unknown_keys_still_fail():
+    with pytest.raises(ConfigError, match="sweep.bogus"):
+        compose_run_config(["sweep.bogus=1"], "sweep")
+
+
+def test_search_and_grid_together_is_refused():
+    with pytest.raises(ConfigError, match="grid"):
+        compose_run_config(["search=codesign_budget", "grid.seed=[0,1]"], "sweep")
+
+
+def test_search_group_composes():
+    job = compose_run_config(["search=codesign", "search.num_samples=7"], "sweep")
+    assert job.search.enabled and job.search.num_samples == 7
+    assert [d["name"] for d in job.search.dims] == ["compute_share", "mesh_shape"]
+
+
+def test_relative_storage_path_is_refused():
+    with pytest.raises(ConfigError, match="sweep.storage_path"):
+        compose_run_config(["sweep.storage_path=outputs/sweeps"], "sweep")
+
+
+def test_compose_trials_resolves_each_combination_and_isolates_bad_ones(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    axes = {"strategy": ["tp", "ep"], "workload.batch_size": [16, 0]}
+    specs = compose_trials(["debug=default", "workload.trace_path=traces/x.json"], axes)
+    assert [s.key for s in specs] == ["t000", "t001", "t002", "t003"]
+    good = [s for s in specs if s.error is None]
+    bad = [s for s in specs if s.error is not None]
+    assert [s.label for s in good] == [{"strategy": "tp", "workload.batch_size": 16},
+                                       {"strategy": "ep", "workload.batch_size": 16}]
+    assert all("workload.batch_size" in s.error and s.run is None for s in bad)
+    run = run_config_from_dict(good[1].run)
+    assert (run.strategy.name, run.workload.batch_size, run.model.name) == ("ep", 16, "tiny")
+    assert run.workload.trace_path == str(tmp_path / "traces" / "x.json")  # absolute for the workers
+    assert "grid" not in good[0].run and "sweep" not in good[0].run
+
+
+def test_plan_round_trip(tmp_path):
+    specs = compose_trials(["debug=default"], {"seed": [0, 1]})
+    plan = SweepPlan(sweep_id="s", kind="grid", sweep_dir=str(tmp_path / "s"), base_overrides=("debug=default",),
+                     options={"job": "simulate"}, tracking={"name": "none"}, git_commit="abc",
+                     created_utc="now", axes={"seed": [0, 1]}, trials=specs)
+    save_plan(with_parent_run(plan, "run-1"))
+    back = load_plan("s", str(tmp_path))
+    assert back.tracking["parent_run_id"] == "run-1"
+    assert back.trials == specs and back.base_overrides == plan.base_overrides
+    assert load_plan(str(tmp_path / "s")).sweep_id == "s"
+    with pytest.raises(ConfigError, match="sweep.resume"):
+        load_plan("missing", str(tmp_path))
