@@ -13,6 +13,7 @@ Acquisition (to MAXIMISE; the optimisers negate costs): analytic LogEI without p
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,9 @@ def fit_gp(x: np.ndarray, y: np.ndarray, *, hparams: dict[str, Any] | None = Non
     torch.manual_seed(seed)
     tx = torch.as_tensor(np.asarray(x), dtype=DTYPE)
     ty = torch.as_tensor(np.asarray(y), dtype=DTYPE).reshape(-1, 1)
-    model = single_task_gp(tx, ty, outcome_transform=standardize(m=1))
+    with warnings.catch_warnings():  # inputs are scaled by the callers (features need not lie in [0, 1])
+        warnings.filterwarnings("ignore", message=r"Data \(input features\) is not contained")
+        model = single_task_gp(tx, ty, outcome_transform=standardize(m=1))
     if hparams:
         own = dict(model.named_parameters())
         with torch.no_grad():

@@ -156,29 +156,30 @@ def lower_bound_s(problem: NodeBalanceProblem) -> float:
     """A valid lower bound on the program's optimum (no solver needed).
 
     For any P with max load L, group g's whole work F_g = sum_{i in g} f_i lies on the clusters g touches,
-    each holding at most L, so g touches at least ceil(F_g / L) clusters (and at least ceil(f_i / L) for
-    each member i). Hence max_c touch_c >= (1/C) sum_g f_g * ceil(...), and the optimum is at least
+    each holding at most L, so g touches at least ceil(F_g / L) clusters. Since sum_c touch_c =
+    sum_g f_g * (clusters g touches), max_c touch_c >= (1/C) sum_g f_g ceil(F_g / L), and the optimum is
+    at least  min over L in [e/C, cap] of  a*L + 2b * (1/C) * sum_g f_g * min(C, ceil(F_g / L)).
 
-        min over L in [e/C, cap] of  a*L + 2*b*(1/C) * sum_g f_g * max(ceil(F_g/L), max_i ceil(f_i/L)).
-
-    comm(L) is non-increasing in L, so on any interval [x_j, x_{j+1}] of a sorted grid the objective is at
-    least a*x_j + comm(x_{j+1}); the minimum of that over the grid is a valid bound for any grid, and the
-    infimum itself when the grid holds every breakpoint L = F_g/k, f_i/k (coarsened when there are many).
+    comm(L) is non-increasing, so on [x_j, x_{j+1}) of any sorted grid the objective is at least
+    a*x_j + comm(x_{j+1}^-), the left limit using floor(F_g/x_{j+1}) + 1 clusters; the last grid point
+    (the cap) is evaluated as is. With every breakpoint L = F_g/k in the grid this is the exact infimum
+    of the bound; the grid is coarsened (still valid, slightly looser) when there are very many.
     """
     f, m, fg, c = problem.expert_freq, problem.members, problem.group_freq, problem.num_clusters
     work_g = m.astype(np.float64) @ f
-    top_g = np.where(m, f[None, :], 0.0).max(axis=1)
     lo, hi = problem.min_load, max(problem.load_cap, problem.min_load)
     ks = np.arange(1, c + 1, dtype=np.float64)
-    cand = (np.concatenate([work_g, top_g])[:, None] / ks[None, :]).ravel()
+    cand = (work_g[:, None] / ks[None, :]).ravel()
     cand = np.unique(np.concatenate([[lo, hi], cand[(cand > lo) & (cand < hi)]]))
-    if cand.size > 4096:  # coarser grid: still valid (see above), slightly looser
+    if cand.size > 4096:
         cand = np.unique(np.concatenate([[lo, hi], np.quantile(cand, np.linspace(0, 1, 4096))]))
-    comm = np.empty(cand.size)
+    left = np.empty(cand.size)  # comm just below each grid point
+    at = np.empty(cand.size)  # comm at each grid point
     for sl in np.array_split(np.arange(cand.size), max(1, cand.size // 512)):
-        x = cand[sl][:, None]
-        need = np.maximum(np.ceil(work_g[None, :] / x - 1e-9), np.ceil(top_g[None, :] / x - 1e-9))
-        comm[sl] = 2 * problem.comm_s_per_touch * (np.minimum(need, c) @ fg) / c
+        ratio = work_g[None, :] / cand[sl][:, None]
+        left[sl] = np.minimum(np.floor(ratio * (1 + 1e-12)) + 1, c) @ fg
+        at[sl] = np.minimum(np.ceil(ratio * (1 - 1e-12)), c) @ fg
+    scale = 2 * problem.comm_s_per_touch / c
     a = problem.compute_s_per_load
-    vals = np.concatenate([a * cand[:-1] + comm[1:], [a * cand[-1] + comm[-1]]])
+    vals = np.concatenate([a * cand[:-1] + scale * left[1:], [a * cand[-1] + scale * at[-1]]])
     return float(vals.min())

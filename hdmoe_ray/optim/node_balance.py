@@ -49,14 +49,15 @@ class NodeBalanceReport:
     lns_steps: int
     lns_improvements: int
     heuristic_objective_s: float
+    time_capped: bool = False  # the time limit cut the (count-bounded) search short
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_limit_s: float,
-                 mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.25,
-                 lns_clusters: int = 3, lns_stall_steps: int = 40,
+                 mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.5,
+                 lns_clusters: int = 3, lns_steps: int = 60, lns_stall_steps: int = 25,
                  warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, NodeBalanceReport]:
     """Solve one layer's NodeBalance; returns P [E, C] (loads within the cap) and the report.
 
@@ -64,12 +65,14 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         time_limit_s: wall-clock budget for the whole solve (StrategyConfig.milp_time_limit_s).
         mip_gap: relative MIP gap at which HiGHS stops (StrategyConfig.milp_gap).
         exact_max_pairs: run the whole MILP when experts x clusters is at most this.
+        lns_steps: at most this many neighbourhood steps (the work is fixed by counts, so the same seed
+            gives the same result; the time limit only caps it, ``time_capped`` in the report).
         lns_stall_steps: stop the neighbourhood search after this many steps without improvement.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
-    heur_budget = max(0.05, min(heuristic_share_of_time * time_limit_s, 2.5))
-    share, _ = heuristic_share(problem, rng, time_budget_s=heur_budget, warm_starts=warm_starts)
+    heur_budget = max(0.05, heuristic_share_of_time * time_limit_s)
+    share, info = heuristic_share(problem, rng, time_budget_s=heur_budget, warm_starts=warm_starts)
     best = evaluate_share(problem, share)
     heuristic_obj = best.objective_s
     bound = lower_bound_s(problem)
@@ -89,7 +92,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             bound = max(bound, min(res.bound_s, best.objective_s))
     else:
         stall = 0
-        while time.perf_counter() < deadline - 0.02 and stall < lns_stall_steps:
+        while steps < lns_steps and stall < lns_stall_steps and time.perf_counter() < deadline - 0.02:
             cand = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap,
                              min(1.0, deadline - time.perf_counter()))
             steps += 1
@@ -106,7 +109,8 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         layer=problem.layer, status=status, objective_s=best.objective_s, t_comp_s=best.t_comp_s,
         t_comm_s=best.t_comm_s, bound_s=bound, gap=gap, wall_s=time.perf_counter() - t0,
         num_groups=problem.num_groups, num_groups_kept=problem.num_groups, num_groups_pruned=0,
-        prune_bound_s=0.0, lns_steps=steps, lns_improvements=gains, heuristic_objective_s=heuristic_obj)
+        prune_bound_s=0.0, lns_steps=steps, lns_improvements=gains, heuristic_objective_s=heuristic_obj,
+        time_capped=bool(info["time_capped"] or time.perf_counter() >= deadline))
     return share, report
 
 
