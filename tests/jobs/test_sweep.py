@@ -1,0 +1,126 @@
+"""hdmoe-sweep on local Ray: a small grid end to end (MLflow runs, report files), an isolated failing
+trial, resume after the driver was killed, GP and random searches under Tune."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hdmoe_ray.config.loading import compose_run_config
+from hdmoe_ray.config.schemas import TrackingConfig
+from hdmoe_ray.tuning.schema import ReportConfig, register_tuning_configs
+from jobs.report import run_report
+from jobs.sweep import run_sweep
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
+CONTRACT = ("sweep_id", "num_trials", "num_failed", "mlflow_experiment", "mlflow_parent_run_id", "trials")
+
+
+def sweep_job(overrides):
+    register_tuning_configs()
+    return compose_run_config(overrides, "sweep")
+
+
+def test_small_sweep_end_to_end_with_a_failing_trial(ray_session, tmp_path, monkeypatch):
+    from hdmoe_ray.tracking.mlflow_query import sweep_parents, trial_runs
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    base = ["debug=default", "tracking=mlflow", f"tracking.uri={uri}", "tracking.experiment_name=sweeps"]
+    grid = ["grid.strategy=[tp,ep]", "grid.workload.trace_path=[null,/nonexistent/trace]"]
+    job = sweep_job(base + grid + [f"sweep.storage_path={tmp_path / 'sweeps'}", "sweep.id=e2e"])
+    summary = run_sweep(job, tmp_path / "out", base)
+
+    for key in CONTRACT:
+        assert key in summary, key
+    assert summary["status"] == "complete" and summary["num_trials"] == 4 and summary["num_failed"] == 2
+    by_label = {(t["label"]["strategy"], t["label"]["workload.trace_path"]): t for t in summary["trials"]}
+    for strategy in ("tp", "ep"):
+        failed = by_label[(strategy, "/nonexistent/trace")]
+        assert failed["status"] == "FAILED" and failed["tbt_us"] is None and "TraceError" in failed["error"]
+        assert by_label[(strategy, None)]["status"] == "FINISHED" and by_label[(strategy, None)]["tbt_us"] > 0
+        assert by_label[(strategy, None)]["overrides"] == [f"strategy={strategy}", "workload.trace_path=null"]
+    tp, ep = by_label[("tp", None)]["tbt_us"], by_label[("ep", None)]["tbt_us"]
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["trials"] == summary["trials"]
+    assert json.loads((tmp_path / "sweeps" / "e2e" / "summary.json").read_text())["sweep_id"] == "e2e"
+
+    parent = sweep_parents(uri, "sweeps", ["e2e"])["e2e"]
+    assert parent.run_id == summary["mlflow_parent_run_id"] and parent.status == "FINISHED"
+    assert parent.tags["hdmoe.grid_keys"] == "strategy,workload.trace_path" and parent.metrics["num_failed"] == 2
+    runs = {r.tags["hdmoe.trial_key"]: r for r in trial_runs(uri, "sweeps", ["e2e"])}
+    assert len(runs) == 4 and all(r.parent_run_id == parent.run_id for r in runs.values())
+    for t in summary["trials"]:
+        run = runs[t["key"]]
+        assert run.status == t["status"] and run.params["strategy.name"] == t["label"]["strategy"]
+        if t["status"] == "FINISHED":
+            assert run.metrics["tbt_us"] == pytest.approx(t["tbt_us"])
+
+    report_cfg = ReportConfig(sweep_id="e2e", tracking=TrackingConfig(name="mlflow", uri=uri, experiment_name="sweeps"))
+    report = run_report(report_cfg, tmp_path / "report")
+    for name in ("report.md", "report.csv", "speedup.png", "layer_breakdown.png", "summary.json"):
+        assert (tmp_path / "report" / name).is_file(), name
+    assert report["geomean_speedup"]["ep"] == pytest.approx(tp / ep)
+    assert "## Failed trials" in (tmp_path / "report" / "report.md").read_text()
+
+
+def _gcs_address(ray) -> str:
+    return ray.get_runtime_context().gcs_address
+
+
+def test_resume_after_the_driver_was_killed(ray_session, tmp_path):
+    from hdmoe_ray.tracking.mlflow_query import trial_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = tmp_path / "sweeps"
+    overrides = ["debug=default", "tracking=mlflow", f"tracking.uri={uri}", "grid.seed=[0,1,2,3]",
+                 "grid.strategy=[tp,ep]", f"sweep.storage_path={storage}", "sweep.id=killed",
+                 f"hydra.run.dir={tmp_path / 'out1'}"]
+    env = {**os.environ, "RAY_ADDRESS": _gcs_address(ray_session)}  # the driver joins the test's Ray
+    driver = subprocess.Popen([sys.executable, "-m", "jobs.sweep", *overrides], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pattern = str(storage / "killed" / "trials" / "*" / "outcome.json")
+    deadline = time.monotonic() + 200
+    while len(glob.glob(pattern)) < 2 and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    done_before = {p: os.stat(p).st_mtime_ns for p in glob.glob(pattern)}
+    assert 2 <= len(done_before) < 8, "the driver must be killed mid-sweep"
+
+    summary = run_sweep(sweep_job([f"sweep.resume=killed", f"sweep.storage_path={storage}"]), tmp_path / "out2")
+    assert summary["status"] == "complete" and summary["num_done"] == 8 and summary["num_failed"] == 0
+    assert {p: os.stat(p).st_mtime_ns for p in done_before} == done_before  # finished trials not rerun
+    assert len(glob.glob(pattern)) == 8
+    keys = [r.tags["hdmoe.trial_key"] for r in trial_runs(uri, "hdmoe", ["killed"])]
+    assert sorted(keys) == [f"t{i:03d}" for i in range(8)]  # every trial once in MLflow, none lost
+
+
+@pytest.mark.parametrize("algorithm", ["gp", "random"])
+def test_search_under_tune(ray_session, tmp_path, algorithm):
+    from hdmoe_ray.optim.space import Continuous, SearchSpace
+    from hdmoe_ray.tuning.searcher import GPSearcher
+
+    job = sweep_job(["debug=default", "strategy=ep", "search=codesign_budget", f"search.algorithm={algorithm}",
+                     "search.num_samples=6", "search.num_initial=3", "tracking=none",
+                     f"sweep.storage_path={tmp_path}", "sweep.id=search"])
+    summary = run_sweep(job, tmp_path / "out")
+    assert summary["status"] == "complete" and summary["num_done"] == 6 and summary["num_failed"] == 0
+    shares = [t["label"]["compute_share"] for t in summary["trials"]]
+    assert all(0.05 <= s <= 0.95 for s in shares) and len(set(shares)) == 6
+    assert sorted(t["index"] for t in summary["trials"]) == list(range(6))  # suggestion order
+    assert summary["best"]["tbt_us"] == min(t["tbt_us"] for t in summary["trials"])
+    first = summary["trials"][0]
+    assert first["overrides"][0].startswith("hardware.tflops=")
+    if algorithm == "gp":  # Tune checkpointed the searcher: restoring it knows every trial
+        restored = GPSearcher(SearchSpace((Continuous("x", 0.0, 1.0),)))
+        restored.restore_from_dir(str(Path(tmp_path) / "search" / "tune"))
+        assert restored.num_observations == 6
