@@ -1,14 +1,15 @@
 """Gaussian-process surrogate and log expected improvement (BoTorch / gpytorch), kept cheap.
 
-The surrogate is BoTorch's ``SingleTaskGP`` (its default RBF ARD kernel with dimension-scaled priors,
-outcomes standardised). Hyperparameters are fitted by a few Adam steps on the exact marginal log likelihood,
-warm-started from the previous fit (``hparams``): with <= ~100 points a refit costs tens of
-milliseconds. Everything works on float64 torch tensors; callers pass and receive numpy arrays.
+:class:`GPSurrogate` wraps one BoTorch ``SingleTaskGP`` (its default RBF ARD kernel with
+dimension-scaled priors) on standardised outcomes. It is built once and then only given new training
+data (``set_train_data``); hyperparameters are refitted by a few Adam steps on the exact marginal log
+likelihood, warm-started from the current values, when the caller asks for steps. With <= ~100 points
+a round then costs milliseconds instead of the tens of milliseconds of rebuilding and refitting.
 
-Acquisition (to MAXIMISE; the optimisers negate costs): analytic LogEI without pending points
-(computed from the kernel directly: BoTorch's batched path builds an [N, n, d] tensor per call and is
-~10x slower on thousands of candidates), and MC qLogEI with the pending points as ``X_pending``
-(fantasised jointly) otherwise.
+Acquisition (to MAXIMISE; the optimisers negate costs): analytic LogEI without pending points, computed
+from the kernel directly (:class:`LogEI`: one Cholesky of the training matrix per round; BoTorch's
+batched path builds an [N, n, d] tensor per call and is ~10x slower on thousands of candidates), and
+MC qLogEI with the pending points as ``X_pending`` (fantasised jointly) otherwise.
 """
 
 from __future__ import annotations
@@ -22,52 +23,84 @@ import torch
 DTYPE = torch.float64
 
 
-def _import_botorch():
-    from botorch.acquisition.analytic import LogExpectedImprovement  # noqa: F401 - kept for callers
-    from botorch.acquisition.logei import qLogExpectedImprovement
-    from botorch.models import SingleTaskGP
-    from botorch.models.transforms.outcome import Standardize
-    from botorch.sampling.normal import SobolQMCNormalSampler
-    return LogExpectedImprovement, qLogExpectedImprovement, SingleTaskGP, Standardize, SobolQMCNormalSampler
+class GPSurrogate:
+    """One GP over (x [n, d], y [n]) that is refitted incrementally (see the module docstring)."""
 
+    def __init__(self, seed: int = 0):
+        self.seed = seed
+        self.model = None
+        self.y_mean, self.y_std = 0.0, 1.0
 
-def fit_gp(x: np.ndarray, y: np.ndarray, *, hparams: dict[str, Any] | None = None, steps: int = 60,
-           lr: float = 0.05, seed: int = 0):
-    """A SingleTaskGP on (x [n, d], y [n]) with hyperparameters fitted by Adam (warm start: ``hparams``).
+    def fit(self, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float = 0.05) -> "GPSurrogate":
+        """Condition on (x, y); run ``steps`` Adam steps on the hyperparameters (0: keep them)."""
+        y = np.asarray(y, dtype=np.float64)
+        self.y_mean = float(y.mean())
+        self.y_std = float(y.std()) or 1.0
+        tx = torch.as_tensor(np.asarray(x), dtype=DTYPE)
+        ty = torch.as_tensor((y - self.y_mean) / self.y_std, dtype=DTYPE)
+        if self.model is None or self.model.train_inputs[0].shape[-1] != tx.shape[-1]:
+            from botorch.exceptions.warnings import InputDataWarning
+            from botorch.models import SingleTaskGP
 
-    Returns the model in eval mode. ``hparams_of(model)`` gives the fitted values for the next warm start.
-    """
-    from gpytorch.mlls import ExactMarginalLogLikelihood
+            torch.manual_seed(self.seed)
+            with warnings.catch_warnings():  # inputs are scaled by the callers, outcomes standardised here
+                warnings.simplefilter("ignore", InputDataWarning)
+                self.model = SingleTaskGP(tx, ty.unsqueeze(-1), outcome_transform=None)
+        else:
+            self.model.set_train_data(inputs=tx, targets=ty, strict=False)
+        if steps > 0:
+            _adam(self.model, steps, lr)
+        self.model.eval()
+        return self
 
-    _, _, single_task_gp, standardize, _ = _import_botorch()
-    torch.manual_seed(seed)
-    tx = torch.as_tensor(np.asarray(x), dtype=DTYPE)
-    ty = torch.as_tensor(np.asarray(y), dtype=DTYPE).reshape(-1, 1)
-    with warnings.catch_warnings():  # inputs are scaled by the callers (features need not lie in [0, 1])
-        warnings.filterwarnings("ignore", message=r"Data \(input features\) is not contained")
-        model = single_task_gp(tx, ty, outcome_transform=standardize(m=1))
-    if hparams:
-        own = dict(model.named_parameters())
+    def hparams(self) -> dict[str, list]:
+        """Raw hyperparameters as JSON-able nested lists."""
+        return {name: p.detach().cpu().numpy().tolist() for name, p in self.model.named_parameters()}
+
+    def load_hparams(self, hparams: dict[str, Any]) -> None:
+        own = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, value in hparams.items():
                 t = torch.as_tensor(value, dtype=DTYPE)
                 if name in own and own[name].shape == t.shape:
                     own[name].copy_(t)
+
+    def log_ei(self, candidates: np.ndarray, best_f: float, *, pending: np.ndarray | None = None,
+               num_samples: int = 128, seed: int = 0) -> np.ndarray:
+        """log EI [N] over ``best_f`` in the caller's units (LogEI, or qLogEI jointly with ``pending``)."""
+        if pending is None or not len(pending):
+            return self.acquisition(best_f)(candidates)
+        from botorch.acquisition.logei import qLogExpectedImprovement
+        from botorch.sampling.normal import SobolQMCNormalSampler
+
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([num_samples]), seed=seed)
+        acq = qLogExpectedImprovement(self.model, best_f=(best_f - self.y_mean) / self.y_std, sampler=sampler,
+                                      X_pending=torch.as_tensor(np.asarray(pending), dtype=DTYPE))
+        cand = torch.as_tensor(np.asarray(candidates), dtype=DTYPE)
+        with torch.no_grad():
+            out = torch.cat([acq(part.unsqueeze(1)) for part in torch.split(cand, 1024)])
+        return out.cpu().numpy() + np.log(self.y_std)
+
+    def acquisition(self, best_f: float) -> "LogEI":
+        """Analytic LogEI over ``best_f`` (caller's units) with this round's factorisation cached."""
+        return LogEI(self.model, (best_f - self.y_mean) / self.y_std, log_scale=float(np.log(self.y_std)))
+
+
+def _adam(model, steps: int, lr: float) -> None:
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    model.train()
     bounds = _raw_bounds(model)
+    model.train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        out = model(*model.train_inputs)
-        loss = -mll(out, model.train_targets).sum()
+        loss = -mll(model(*model.train_inputs), model.train_targets).sum()
         loss.backward()
         opt.step()
         with torch.no_grad():  # BoTorch's constraints carry no transform: project onto their bounds
             for param, lo, hi in bounds:
                 param.clamp_(min=lo, max=hi)
-    model.eval()
-    return model
 
 
 def _raw_bounds(model) -> list[tuple]:
@@ -83,53 +116,40 @@ def _raw_bounds(model) -> list[tuple]:
     return out
 
 
-def hparams_of(model) -> dict[str, list]:
-    """The model's raw hyperparameters as JSON-able nested lists."""
-    return {name: p.detach().cpu().numpy().tolist() for name, p in model.named_parameters()}
+class LogEI:
+    """Analytic LogEI of a fitted model (on its own outcome scale), training factorisation computed once.
 
-
-def log_ei(model, candidates: np.ndarray, best_f: float, *, pending: np.ndarray | None = None,
-           num_samples: int = 128, seed: int = 0) -> np.ndarray:
-    """log EI [N] of each candidate row (maximisation, improvement over ``best_f``).
-
-    Without pending points: the analytic LogEI on the exact posterior's mean and marginal variance,
-    computed directly from the fitted kernel (one Cholesky of the training matrix; no N x N covariance);
-    equal to BoTorch's ``LogExpectedImprovement`` (tests/optim/test_gp_core.py checks it). With ``pending`` (rows under
-    evaluation), each candidate is scored jointly with them (BoTorch's qLogEI with ``X_pending``), so a
-    batch spreads out instead of piling on one point.
+    Equals BoTorch's ``LogExpectedImprovement(model, best_f)`` (tests/optim/test_gp_core.py), plus
+    ``log_scale`` (log of the outcome standardisation, so values are in the caller's units).
     """
-    if pending is not None and len(pending):
-        _, q_log_ei_cls, _, _, sampler_cls = _import_botorch()
-        sampler = sampler_cls(sample_shape=torch.Size([num_samples]), seed=seed)
-        acq = q_log_ei_cls(model, best_f=best_f, sampler=sampler,
-                           X_pending=torch.as_tensor(np.asarray(pending), dtype=DTYPE))
-        cand = torch.as_tensor(np.asarray(candidates), dtype=DTYPE)
+
+    def __init__(self, model, best_f: float, *, log_scale: float = 0.0):
+        self.model = model
+        self.best = float(best_f)
+        self.log_scale = log_scale
         with torch.no_grad():
-            return torch.cat([acq(part.unsqueeze(1)) for part in torch.split(cand, 1024)]).cpu().numpy()
-    mu, sigma = standardized_posterior(model, candidates)
-    tf = model.outcome_transform
-    std = float(tf.stdvs.squeeze())
-    best = (best_f - float(tf.means.squeeze())) / std
-    return log_expected_improvement(mu, sigma, best) + np.log(std)  # EI scales with the outcome's std
+            self.x_tr = model.train_inputs[0]
+            k_xx = model.covar_module(self.x_tr).to_dense()
+            noise = model.likelihood.noise.reshape(-1)[0]
+            eye = torch.eye(self.x_tr.shape[0], dtype=DTYPE)
+            self.chol, _ = torch.linalg.cholesky_ex(k_xx + (noise + 1e-8) * eye)
+            self.const = model.mean_module.constant
+            self.alpha = torch.cholesky_solve((model.train_targets - self.const).unsqueeze(-1), self.chol)
 
+    def posterior(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation [N] of the latent f."""
+        with torch.no_grad():
+            cand = torch.as_tensor(np.asarray(candidates), dtype=DTYPE)
+            k_cx = self.model.covar_module(cand, self.x_tr).to_dense()
+            mu = self.const + (k_cx @ self.alpha).squeeze(-1)
+            v = torch.linalg.solve_triangular(self.chol, k_cx.T, upper=False)
+            prior_var = self.model.covar_module(cand, cand, diag=True)
+            var = torch.clamp(prior_var - (v * v).sum(0), min=1e-12)
+            return mu.cpu().numpy(), var.sqrt().cpu().numpy()
 
-def standardized_posterior(model, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and standard deviation [N] of the latent f on the standardised outcome scale."""
-    with torch.no_grad():
-        x_tr = model.train_inputs[0]
-        y_tr = model.train_targets
-        cand = torch.as_tensor(np.asarray(candidates), dtype=DTYPE)
-        k_xx = model.covar_module(x_tr).to_dense()
-        noise = model.likelihood.noise.reshape(-1)[0]
-        chol, _ = torch.linalg.cholesky_ex(k_xx + (noise + 1e-8) * torch.eye(x_tr.shape[0], dtype=DTYPE))
-        const = model.mean_module.constant
-        alpha = torch.cholesky_solve((y_tr - const).unsqueeze(-1), chol)
-        k_cx = model.covar_module(cand, x_tr).to_dense()
-        mu = const + (k_cx @ alpha).squeeze(-1)
-        v = torch.linalg.solve_triangular(chol, k_cx.T, upper=False)
-        prior_var = model.covar_module(cand, cand, diag=True)
-        var = torch.clamp(prior_var - (v * v).sum(0), min=1e-12)
-        return mu.cpu().numpy(), var.sqrt().cpu().numpy()
+    def __call__(self, candidates: np.ndarray) -> np.ndarray:
+        mu, sigma = self.posterior(candidates)
+        return log_expected_improvement(mu, sigma, self.best) + self.log_scale
 
 
 def log_expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> np.ndarray:
@@ -149,13 +169,6 @@ def log_expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float) -> 
     out[~pos] = -0.5 * zn * zn + np.log(np.maximum(1 / np.sqrt(2 * np.pi) + 0.5 * zn * erfcx(-zn / np.sqrt(2)),
                                                     1e-300))
     return out + np.log(sigma)
-
-
-def posterior_mean(model, candidates: np.ndarray) -> np.ndarray:
-    """Posterior mean [N] in the original outcome units."""
-    with torch.no_grad():
-        post = model.posterior(torch.as_tensor(np.asarray(candidates), dtype=DTYPE))
-        return post.mean.squeeze(-1).cpu().numpy()
 
 
 def limit_threads(num_threads: int = 1) -> None:

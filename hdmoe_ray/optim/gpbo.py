@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hdmoe_ray.errors import ConfigError
-from hdmoe_ray.optim.gp_core import fit_gp, hparams_of, limit_threads, log_ei
+from hdmoe_ray.optim.gp_core import GPSurrogate, limit_threads
 from hdmoe_ray.optim.space import SearchSpace
 
 
@@ -56,6 +56,7 @@ class GPBO:
         self._x: list[list[float]] = []
         self._y: list[float] = []
         self._hparams: dict[str, Any] | None = None
+        self._gp = GPSurrogate(self.config.seed)
         self._round = 0
         limit_threads(self.config.torch_threads)
 
@@ -100,9 +101,12 @@ class GPBO:
         cfg = self.config
         x = np.asarray(self._x)
         score = np.asarray(self._y) * (1.0 if cfg.maximize else -1.0)  # the GP maximises
-        steps = cfg.fit_steps if self._hparams else cfg.fit_steps_first
-        model = fit_gp(x, score, hparams=self._hparams, steps=steps, seed=cfg.seed + self._round)
-        self._hparams = hparams_of(model)
+        fresh = self._gp.model is None
+        self._gp.fit(x, score, steps=0)
+        if fresh and self._hparams:  # restored from a state_dict: continue from its hyperparameters
+            self._gp.load_hparams(self._hparams)
+        self._gp.fit(x, score, steps=cfg.fit_steps if self._hparams else cfg.fit_steps_first)
+        self._hparams = self._gp.hparams()
         self._round += 1
         d = self.space.width
         top = x[np.argsort(-score)[: max(1, min(5, len(score)))]]
@@ -116,7 +120,7 @@ class GPBO:
         fresh = np.array([tuple(np.round(r, 12)) not in seen for r in cand])
         if fresh.any():
             cand = cand[fresh]
-        acq = log_ei(model, cand, float(score.max()), pending=pending, seed=cfg.seed + self._round)
+        acq = self._gp.log_ei(cand, float(score.max()), pending=pending, seed=cfg.seed + self._round)
         return cand[int(np.argmax(acq))]
 
     def state_dict(self) -> dict[str, Any]:
@@ -133,6 +137,7 @@ class GPBO:
         self._x = [list(map(float, r)) for r in state["x"]]
         self._y = [float(v) for v in state["y"]]
         self._hparams = state["hparams"]
+        self._gp = GPSurrogate(self.config.seed)
         self._round = int(state["round"])
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]

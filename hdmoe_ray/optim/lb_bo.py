@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.optim.gp_core import fit_gp, hparams_of, limit_threads, log_ei
+from hdmoe_ray.optim.gp_core import GPSurrogate, limit_threads
 from hdmoe_ray.optim.perm_encoding import (ClusterTraffic, permutation_points, snap_to_permutation,
                                            swap_neighbours)
 
@@ -37,17 +37,15 @@ def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: in
     c = mesh.num_nodes
     xs = [permutation_points(p, mesh) for p in _evaluated(ev)]
     ys = list(ev.values)
-    hp, rounds, dup = None, 0, 0
+    gp, rounds, dup = GPSurrogate(seed=0), 0, 0
     while ev.left > 0:
         x = np.asarray(xs)
         score, _ = _scale(np.asarray(ys))
-        model = fit_gp(x, score, hparams=hp, steps=_steps(hp, rounds, fit_steps_first, fit_steps, refit_every),
-                       seed=rounds)
-        hp = hparams_of(model)
+        gp.fit(x, score, steps=_steps(gp.model, rounds, fit_steps_first, fit_steps, refit_every))
         top = x[np.argsort(-score)[:5]]
         local = top[rng.integers(len(top), size=num_local)] + local_sigma * rng.standard_normal((num_local, 2 * c))
         cand = np.vstack([rng.random((num_candidates, 2 * c)), np.clip(local, 0.0, 1.0)])
-        acq = log_ei(model, cand, float(score.max()))
+        acq = gp.acquisition(float(score.max()))(cand)
         chosen = None
         for k in np.argsort(-acq)[:max_snaps]:
             perm = snap_to_permutation(cand[k].reshape(c, 2), mesh)
@@ -71,8 +69,8 @@ def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: in
     return {"bo_rounds": rounds, "duplicate_snaps": dup}
 
 
-def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 128, climb_starts: int = 2,
-            climb_steps: int = 3, climb_sample: int = 160, fit_steps_first: int = 60, fit_steps: int = 10,
+def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 64, climb_starts: int = 1,
+            climb_steps: int = 3, climb_sample: int = 128, fit_steps_first: int = 60, fit_steps: int = 10,
             refit_every: int = 4) -> dict:
     """Traffic encoding: GP on congestion features, acquisition maximised over swap moves.
 
@@ -92,17 +90,15 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
 
     xs = list(encode(np.asarray(perms)))
     iu, ju = np.triu_indices(c, k=1)
-    hp, rounds = None, 0
+    gp, rounds = GPSurrogate(seed=0), 0
     while ev.left > 0:
         x = np.asarray(xs)
         score, _ = _scale(np.asarray(ys))
-        model = fit_gp(x, score, hparams=hp, steps=_steps(hp, rounds, fit_steps_first, fit_steps, refit_every),
-                       seed=rounds)
-        hp = hparams_of(model)
-        best_f = float(score.max())
+        gp.fit(x, score, steps=_steps(gp.model, rounds, fit_steps_first, fit_steps, refit_every))
+        acq_fn = gp.acquisition(float(score.max()))
         pool = np.vstack([np.asarray([rng.permutation(c) for _ in range(num_random)]),
                           swap_neighbours(perms[int(np.argmax(score))])])
-        acq = log_ei(model, encode(pool), best_f)
+        acq = acq_fn(encode(pool))
         fresh = np.array([not ev.seen(p) for p in pool])
         acq_fresh = np.where(fresh, acq, -np.inf)
         k = int(np.argmax(acq_fresh))
@@ -114,7 +110,7 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
                 nb = np.repeat(cur[None, :], pick.size, axis=0)
                 rows = np.arange(pick.size)
                 nb[rows, iu[pick]], nb[rows, ju[pick]] = cur[ju[pick]], cur[iu[pick]]
-                a = log_ei(model, encode(nb), best_f)
+                a = acq_fn(encode(nb))
                 a = np.where([not ev.seen(p) for p in nb], a, -np.inf)
                 j = int(np.argmax(a))
                 if a[j] <= best_acq:
@@ -129,10 +125,10 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
     return {"bo_rounds": rounds}
 
 
-def _steps(hp, rounds: int, first: int, later: int, every: int) -> int:
+def _steps(model, rounds: int, first: int, later: int, every: int) -> int:
     """Adam steps this round: a full fit first, then a short warm-started refit every ``every`` rounds
     (between them the GP keeps its hyperparameters and only conditions on the new points)."""
-    if hp is None:
+    if model is None:
         return first
     return later if rounds % every == 0 else 0
 

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from hdmoe_ray.optim.gp_core import fit_gp, hparams_of, log_ei, log_expected_improvement
+from hdmoe_ray.optim.gp_core import GPSurrogate, log_expected_improvement
 
 
 def test_log_ei_matches_botorch():
@@ -12,12 +12,12 @@ def test_log_ei_matches_botorch():
     rng = np.random.default_rng(0)
     x = rng.random((20, 3))
     y = np.sin(3 * x).sum(axis=1)
-    model = fit_gp(x, y, steps=30)
+    gp = GPSurrogate().fit(x, y, steps=30)
     cand = rng.random((50, 3))
-    ref = LogExpectedImprovement(model, best_f=float(y.max()))
+    ref = LogExpectedImprovement(gp.model, best_f=(float(y.max()) - gp.y_mean) / gp.y_std)
     with torch.no_grad():
-        expected = ref(torch.as_tensor(cand).unsqueeze(1)).numpy()
-    np.testing.assert_allclose(log_ei(model, cand, float(y.max())), expected, rtol=1e-5, atol=1e-5)
+        expected = ref(torch.as_tensor(cand).unsqueeze(1)).numpy() + np.log(gp.y_std)
+    np.testing.assert_allclose(gp.log_ei(cand, float(y.max())), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_log_expected_improvement_closed_form_and_tail():
@@ -31,11 +31,17 @@ def test_log_expected_improvement_closed_form_and_tail():
     assert np.all(np.isfinite(far)) and far[0] > far[1]
 
 
-def test_warm_start_keeps_hyperparameters():
+def test_conditioning_keeps_hyperparameters_and_they_restore():
     rng = np.random.default_rng(1)
     x, y = rng.random((15, 2)), rng.random(15)
-    hp = hparams_of(fit_gp(x, y, steps=40))
-    again = hparams_of(fit_gp(x, y, hparams=hp, steps=0))
-    assert again.keys() == hp.keys()
-    for k in hp:
-        np.testing.assert_allclose(again[k], hp[k])
+    gp = GPSurrogate().fit(x, y, steps=40)
+    hp = gp.hparams()
+    gp.fit(np.vstack([x, rng.random((3, 2))]), np.concatenate([y, rng.random(3)]), steps=0)
+    assert gp.model.train_inputs[0].shape[0] == 18
+    for k, v in gp.hparams().items():
+        np.testing.assert_allclose(v, hp[k])
+    twin = GPSurrogate().fit(x, y, steps=0)
+    twin.load_hparams(hp)
+    cand = rng.random((5, 2))
+    gp.fit(x, y, steps=0)
+    np.testing.assert_allclose(twin.log_ei(cand, float(y.max())), gp.log_ei(cand, float(y.max())))
