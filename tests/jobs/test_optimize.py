@@ -1,0 +1,60 @@
+"""hdmoe-optimize end to end on a tiny model: mapping saved and reused, baselines, bad reuse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hdmoe_ray.config.loading import compose_run_config
+from hdmoe_ray.errors import ConfigError, MappingError
+from jobs.optimize import run_optimize
+from jobs.simulate import run_simulate
+
+SMALL = ["debug=default", "strategy.link_balance_evaluations=8", "strategy.link_balance_initial_points=4",
+         "strategy.milp_time_limit_s=5"]
+
+
+def optimize(tmp_path, fanout: str, *extra: str) -> dict:
+    run = compose_run_config(SMALL + [f"extra.fanout={fanout}", *extra], config_name="optimize")
+    return run_optimize(run, tmp_path)
+
+
+@pytest.mark.slow
+def test_optimize_saves_a_mapping_that_simulate_reuses(tmp_path):
+    summary = optimize(tmp_path / "opt", "serial")
+    written = json.loads((tmp_path / "opt" / "summary.json").read_text())
+    assert written["strategy"] == "hdmoe" and set(written["results"]) == {"hdmoe", "tp", "ep", "hybrid_cb"}
+    assert len(written["optimizer"]["per_layer"]) == 4
+    for layer in written["optimizer"]["per_layer"]:
+        assert layer["node_balance"]["status"] in ("optimal", "time_limit", "heuristic")
+        assert layer["wall_s"] >= 0
+    assert "gamma" in written["gamma"]
+    reuse = compose_run_config(["debug=default", "strategy=hdmoe", f"strategy.mapping_path={summary['mapping_path']}"])
+    again = run_simulate(reuse, tmp_path / "sim")
+    assert again["tbt_us"] == pytest.approx(summary["tbt_us"], rel=1e-12)
+    for a, b in zip(again["per_layer"], summary["per_layer"]):
+        assert a["layer"] == b["layer"]
+        assert a["compute_us"] == pytest.approx(b["compute_us"], rel=1e-12)
+        assert a["comm_us"] == pytest.approx(b["comm_us"], rel=1e-12)
+
+    wrong_mesh = compose_run_config(["debug=default", "hardware.mesh_x=4", "strategy=hdmoe",
+                                     f"strategy.mapping_path={summary['mapping_path']}"])
+    with pytest.raises(MappingError, match="4-node mesh"):
+        run_simulate(wrong_mesh, tmp_path / "bad")
+    assert not (tmp_path / "bad" / "summary.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_ray_fanout_equals_serial(ray_session, tmp_path):
+    serial = optimize(tmp_path / "s", "serial")
+    fanned = optimize(tmp_path / "r", "ray")
+    assert fanned["tbt_us"] == pytest.approx(serial["tbt_us"], rel=1e-12)
+
+
+def test_optimize_rejects_other_strategies_and_fanouts(tmp_path):
+    with pytest.raises(ConfigError, match="strategy"):
+        run_optimize(compose_run_config(SMALL + ["strategy=ep"], config_name="optimize"), tmp_path)
+    with pytest.raises(ConfigError, match="extra.fanout"):
+        optimize(tmp_path, "threads")
