@@ -51,7 +51,7 @@ class LayerOptimum:
     def summary(self) -> dict:
         return {"layer": self.layer_id, "compute_us": self.compute_s * 1e6, "comm_us": self.comm_s * 1e6,
                 "wall_s": self.wall_s, "node_balance": self.node_balance,
-                "link_balance": {k: v for k, v in self.link_balance.items() if k != "trace_s"},
+                "link_balance": {k: v for k, v in self.link_balance.items() if k not in ("trace_s", "values_s")},
                 "link_balance_trace_us": [v * 1e6 for v in self.link_balance.get("trace_s", [])]}
 
 

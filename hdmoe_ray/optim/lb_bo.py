@@ -30,7 +30,7 @@ def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: int = 1024, num_local: int = 1024,
-                 local_sigma: float = 0.08, fit_steps_first: int = 60, fit_steps: int = 10, refit_every: int = 4,
+                 local_sigma: float = 0.08, fit_steps_first: int = 40, fit_steps: int = 8, refit_every: int = 5,
                  max_snaps: int = 64) -> dict:
     """Paper encoding: GP on coordinates [2C], candidates snapped by the Hungarian algorithm."""
     limit_threads(1)
@@ -69,14 +69,16 @@ def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: in
     return {"bo_rounds": rounds, "duplicate_snaps": dup}
 
 
-def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 64, climb_starts: int = 1,
-            climb_steps: int = 3, climb_sample: int = 128, fit_steps_first: int = 60, fit_steps: int = 10,
-            refit_every: int = 4) -> dict:
+def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 32, num_neighbours: int = 128,
+            climb_starts: int = 1, climb_steps: int = 2, climb_sample: int = 64, fit_steps_first: int = 30,
+            fit_steps: int = 6,
+            refit_every: int = 6) -> dict:
     """Traffic encoding: GP on congestion features, acquisition maximised over swap moves.
 
-    Candidates per round: ``num_random`` random permutations and every swap neighbour of the best
-    evaluated one; then ``climb_steps`` rounds of hill climbing on LogEI from the ``climb_starts`` best
-    candidates, each step scoring ``climb_sample`` random swaps. The best unseen permutation is evaluated.
+    Candidates per round: ``num_random`` random permutations and ``num_neighbours`` random swap neighbours
+    of the best evaluated one; then ``climb_steps`` rounds of hill climbing on LogEI from the
+    ``climb_starts`` best candidates, each step scoring ``climb_sample`` random swaps. The best unseen
+    permutation is evaluated. (~300 feature evaluations per round: with the GP fits, the main cost.)
     """
     limit_threads(1)
     c = traffic.mesh.num_nodes
@@ -96,8 +98,9 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
         score, _ = _scale(np.asarray(ys))
         gp.fit(x, score, steps=_steps(gp.model, rounds, fit_steps_first, fit_steps, refit_every))
         acq_fn = gp.acquisition(float(score.max()))
-        pool = np.vstack([np.asarray([rng.permutation(c) for _ in range(num_random)]),
-                          swap_neighbours(perms[int(np.argmax(score))])])
+        near = swap_neighbours(perms[int(np.argmax(score))])
+        near = near[rng.choice(len(near), size=min(num_neighbours, len(near)), replace=False)]
+        pool = np.vstack([np.asarray([rng.permutation(c) for _ in range(num_random)]), near])
         acq = acq_fn(encode(pool))
         fresh = np.array([not ev.seen(p) for p in pool])
         acq_fresh = np.where(fresh, acq, -np.inf)

@@ -48,7 +48,7 @@ class LinkBalanceResult:
 
     def as_dict(self) -> dict:
         return {"method": self.method, "best_s": self.best_s, "num_evaluations": self.num_evaluations,
-                "wall_s": self.wall_s, "trace_s": list(self.trace_s), **self.extra}
+                "wall_s": self.wall_s, "trace_s": list(self.trace_s), "values_s": list(self.values_s), **self.extra}
 
 
 class Evaluator:

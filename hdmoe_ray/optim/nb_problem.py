@@ -77,7 +77,7 @@ class NodeBalanceProblem:
             raise InfeasibleError(
                 f"node memory holds the weights of {cap_e:.3g} experts of this layer, {self.num_clusters} "
                 f"nodes hold {self.num_clusters * cap_e:.3g} < {self.num_experts} experts: capacity too small "
-                "for the model (hardware.capacity_gb)", layer=self.layer, constraint="node_capacity")
+                "for the model (hardware.capacity_gb)", layer=self.layer, constraint="capacity")
 
     @property
     def num_experts(self) -> int:

@@ -80,7 +80,10 @@ class ClusterTraffic:
 
     @cached_property
     def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        src, dst = np.nonzero(self.max_message_bytes > 0)
+        # hops >= 1 between distinct clusters, so a pair whose message times the mesh diameter is below
+        # the largest message can never hold the maximum: drop it
+        diameter = max(self.mesh.mesh_x + self.mesh.mesh_y - 2, 1)
+        src, dst = np.nonzero(self.max_message_bytes * diameter >= self.max_message_bytes.max())
         return src, dst, self.max_message_bytes[src, dst].astype(np.float32)
 
     def features(self, perms: np.ndarray) -> np.ndarray:

@@ -73,4 +73,4 @@ def test_infeasible_memory_names_layer_and_constraint():
     with pytest.raises(InfeasibleError) as err:
         NodeBalanceProblem(f, members, np.array([0.5, 0.3, 0.2]), 2, 1.0, 1.0, load_cap=2.0,
                            max_experts_per_cluster=1.4, layer=9)
-    assert err.value.layer == 9 and err.value.constraint == "node_capacity"
+    assert err.value.layer == 9 and err.value.constraint == "capacity"
