@@ -27,16 +27,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hdmoe_ray.config.loading import compose_run_config  # noqa: E402
-from hdmoe_ray.cost.compute import expert_flops_per_token, node_compute_s  # noqa: E402
-from hdmoe_ray.hardware.mesh import Mesh  # noqa: E402
-from hdmoe_ray.optim.calibrate import calibrate_gamma  # noqa: E402
-from hdmoe_ray.optim.layer import cluster_traffic, comm_objective, expected_workload, optimize_layer  # noqa: E402
-from hdmoe_ray.optim.link_balance import LB_METHODS, link_balance  # noqa: E402
-from hdmoe_ray.simulation.layer_cost import LayerCostModel  # noqa: E402
-from hdmoe_ray.simulation.layer_workload import whole_trace_groups  # noqa: E402
-from hdmoe_ray.strategies.registry import StrategyContext, build_mapping  # noqa: E402
-from hdmoe_ray.workload.loader import resolve_trace  # noqa: E402
+from hdmoe_ray.config.loading import compose_run_config
+from hdmoe_ray.cost.compute import expert_flops_per_token, node_compute_s
+from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.optim.calibrate import calibrate_gamma
+from hdmoe_ray.optim.layer import cluster_traffic, comm_objective, expected_workload, optimize_layer
+from hdmoe_ray.optim.link_balance import LB_METHODS, link_balance
+from hdmoe_ray.simulation.layer_cost import LayerCostModel
+from hdmoe_ray.simulation.layer_workload import whole_trace_groups
+from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
+from hdmoe_ray.workload.loader import resolve_trace
 
 
 def bench_model(model_name: str, hardware: str, method: str, methods: list[str], max_layers: int | None,
@@ -49,7 +49,7 @@ def bench_model(model_name: str, hardware: str, method: str, methods: list[str],
     picks = list(range(len(groups)))
     if max_layers:
         picks = sorted(set(np.linspace(0, len(groups) - 1, max_layers).round().astype(int)))
-    kw = dict(model=run.model, hardware=run.hardware, profile=run.profile, batch_size=128)
+    kw = {"model": run.model, "hardware": run.hardware, "profile": run.profile, "batch_size": 128}
     print(f"\n== {model_name} on {run.hardware.mesh_x}x{run.hardware.mesh_y} at {run.hardware.tflops} TFLOPS / "
           f"{run.hardware.link_gbps} GB/s, B=128, profile=paper, trace {trace.name}: {len(picks)} of "
           f"{len(groups)} MoE layers, LinkBalance {method} x {strategy.link_balance_evaluations} evaluations")
@@ -76,10 +76,10 @@ def bench_model(model_name: str, hardware: str, method: str, methods: list[str],
         init = strategy.link_balance_initial_points
         rand_mean = float(np.mean(_initial_values(res, init)))
         nb = res.node_balance
-        rows.append(dict(layer=trace.layer_ids[k], status=nb["status"], nb_obj=nb["objective_s"],
-                         bound=nb["bound_s"], gap=nb["gap"], nb_s=nb["wall_s"], lb_s=res.link_balance["wall_s"],
-                         comp=res.compute_s, ep_comp=ep_comp, comm=res.comm_s, rand_comm=rand_mean,
-                         first_rand=float(_initial_values(res, 1)[0]), wall=wall, cpu=cpu))
+        rows.append({"layer": trace.layer_ids[k], "status": nb["status"], "nb_obj": nb["objective_s"],
+                     "bound": nb["bound_s"], "gap": nb["gap"], "nb_s": nb["wall_s"], "lb_s": res.link_balance["wall_s"],
+                     "comp": res.compute_s, "ep_comp": ep_comp, "comm": res.comm_s, "rand_comm": rand_mean,
+                     "first_rand": float(_initial_values(res, 1)[0]), "wall": wall, "cpu": cpu})
         results.append(res)
         r = rows[-1]
         print(f"{r['layer']:>5} {r['status']:>10} {r['nb_obj'] * 1e6:9.2f} {r['bound'] * 1e6:7.2f} {r['gap']:5.2f} "

@@ -31,7 +31,7 @@ class GPSurrogate:
         self.model = None
         self.y_mean, self.y_std = 0.0, 1.0
 
-    def fit(self, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float = 0.05) -> "GPSurrogate":
+    def fit(self, x: np.ndarray, y: np.ndarray, *, steps: int, lr: float = 0.05) -> GPSurrogate:
         """Condition on (x, y); run ``steps`` Adam steps on the hyperparameters (0: keep them)."""
         y = np.asarray(y, dtype=np.float64)
         self.y_mean = float(y.mean())
@@ -81,7 +81,7 @@ class GPSurrogate:
             out = torch.cat([acq(part.unsqueeze(1)) for part in torch.split(cand, 1024)])
         return out.cpu().numpy() + np.log(self.y_std)
 
-    def acquisition(self, best_f: float) -> "LogEI":
+    def acquisition(self, best_f: float) -> LogEI:
         """Analytic LogEI over ``best_f`` (caller's units) with this round's factorisation cached."""
         return LogEI(self.model, (best_f - self.y_mean) / self.y_std, log_scale=float(np.log(self.y_std)))
 

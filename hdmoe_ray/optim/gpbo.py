@@ -143,7 +143,7 @@ class GPBO:
         self._rng.bit_generator.state = state["rng"]
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Any]) -> "GPBO":
+    def from_state_dict(cls, state: dict[str, Any]) -> GPBO:
         opt = cls(SearchSpace.from_dict(state["space"]), GPBOConfig(**state["config"]))
         opt.load_state_dict(state)
         return opt

@@ -19,8 +19,12 @@ import numpy as np
 
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.optim.gp_core import GPSurrogate, limit_threads
-from hdmoe_ray.optim.perm_encoding import (ClusterTraffic, permutation_points, snap_to_permutation,
-                                           swap_neighbours)
+from hdmoe_ray.optim.perm_encoding import (
+    ClusterTraffic,
+    permutation_points,
+    snap_to_permutation,
+    swap_neighbours,
+)
 
 
 def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:

@@ -71,8 +71,8 @@ def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clu
     cls, w = group_classes(problem.members, problem.group_freq, free)
     nh = cls.shape[0]
     nx = nf * k
-    ix = lambda i, c: i * k + c  # noqa: E731 - index helpers keep the row building readable
-    iz = lambda i, c: nx + i * k + c  # noqa: E731
+    ix = lambda i, c: i * k + c
+    iz = lambda i, c: nx + i * k + c
     iy0 = 2 * nx
     n_var = 2 * nx + nh * k + 2
     it_l, it_c = n_var - 2, n_var - 1

@@ -27,7 +27,7 @@ class PlacementState:
     groups_of: tuple[np.ndarray, ...]  # per expert: indices of its groups
 
     @classmethod
-    def empty(cls, problem: NodeBalanceProblem, groups_of: tuple[np.ndarray, ...] | None = None) -> "PlacementState":
+    def empty(cls, problem: NodeBalanceProblem, groups_of: tuple[np.ndarray, ...] | None = None) -> PlacementState:
         e, c, g = problem.num_experts, problem.num_clusters, problem.num_groups
         if groups_of is None:
             groups_of = expert_groups(problem)
@@ -36,7 +36,7 @@ class PlacementState:
 
     @classmethod
     def from_share(cls, problem: NodeBalanceProblem, share: np.ndarray,
-                   groups_of: tuple[np.ndarray, ...] | None = None) -> "PlacementState":
+                   groups_of: tuple[np.ndarray, ...] | None = None) -> PlacementState:
         st = cls.empty(problem, groups_of)
         st.share = np.where(share > SUPPORT_EPS, share, 0.0)
         st.share /= st.share.sum(axis=1, keepdims=True)

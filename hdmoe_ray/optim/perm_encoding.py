@@ -57,7 +57,7 @@ class ClusterTraffic:
     max_message_bytes: np.ndarray
 
     @classmethod
-    def from_messages(cls, mesh: Mesh, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray) -> "ClusterTraffic":
+    def from_messages(cls, mesh: Mesh, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray) -> ClusterTraffic:
         c = mesh.num_nodes
         w = np.zeros((c, c))
         np.add.at(w, (src, dst), size_bytes)

@@ -104,7 +104,7 @@ class SearchSpace:
             u = float(x[k])
             k += 1
             if isinstance(d, Integer):
-                out[d.name] = int(round(d.low + u * (d.high - d.low)))
+                out[d.name] = round(d.low + u * (d.high - d.low))
             elif d.log:
                 out[d.name] = float(math.exp(math.log(d.low) + u * (math.log(d.high) - math.log(d.low))))
             else:
@@ -131,7 +131,7 @@ class SearchSpace:
         return out
 
     @classmethod
-    def from_dict(cls, items: list[dict[str, Any]]) -> "SearchSpace":
+    def from_dict(cls, items: list[dict[str, Any]]) -> SearchSpace:
         dims = []
         for item in items:
             item = dict(item)

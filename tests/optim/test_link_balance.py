@@ -8,8 +8,12 @@ import pytest
 from hdmoe_ray.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.optim.link_balance import LB_METHODS, link_balance
-from hdmoe_ray.optim.perm_encoding import (ClusterTraffic, permutation_points, snap_to_permutation,
-                                           swap_neighbours)
+from hdmoe_ray.optim.perm_encoding import (
+    ClusterTraffic,
+    permutation_points,
+    snap_to_permutation,
+    swap_neighbours,
+)
 
 MESH = Mesh(3, 2)  # 6 nodes: 720 permutations, small enough to enumerate
 

@@ -58,7 +58,7 @@ def test_large_path_beats_balanced_ep_and_reports_a_valid_gap():
     order = np.argsort(-problem.expert_freq)
     for rank, i in enumerate(order):  # two whole experts per cluster, snake order
         ep[i, rank % 8 if (rank // 8) % 2 == 0 else 7 - rank % 8] = 1.0
-    share, report = node_balance(problem, np.random.default_rng(2), time_limit_s=5, mip_gap=0.05, lns_steps=6)
+    _, report = node_balance(problem, np.random.default_rng(2), time_limit_s=5, mip_gap=0.05, lns_steps=6)
     assert report.objective_s <= evaluate_share(problem, ep).objective_s + 1e-12
     assert report.bound_s == pytest.approx(lower_bound_s(problem))
     assert report.gap == pytest.approx((report.objective_s - report.bound_s) / report.objective_s)
