@@ -148,3 +148,44 @@ def log_metrics(uri: str, run_id: str, metrics: dict[str, Any]) -> None:
              if isinstance(v, (int, float)) and math.isfinite(float(v))]
     if items:
         _client(uri).log_batch(run_id, metrics=items)
+
+
+
+def write_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, str], parent_run_id: str | None,
+              params: dict[str, Any], metrics: dict[str, float], series: dict[str, tuple[list[float], list[int]]],
+              artifact_dir: Path | None, status: str) -> str:
+    """A whole finished run in a handful of store calls (the sweep driver writes one per trial).
+
+    Params and metrics (scalars at step 0, ``series`` at their steps) go in batches within MLflow's
+    limits, ``artifact_dir``'s files in one call; the run ends with ``status``. Returns the run id.
+    """
+    import math
+    import time
+
+    from mlflow.entities import Metric, Param
+
+    from hdmoe_ray.tracking.mlflow_tracker import METRIC_BATCH, PARAM_BATCH, _param_value
+
+    client = _client(uri)
+    found = client.get_experiment_by_name(experiment)
+    exp_id = found.experiment_id if found is not None else _create_experiment(client, experiment)
+    all_tags = {**tags, **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})}
+    run_id = client.create_run(exp_id, run_name=run_name, tags=all_tags).info.run_id
+    now = int(time.time() * 1000)
+    points = [Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+    points += [Metric(k, float(v), now, int(s)) for k, (values, steps) in series.items() for v, s in zip(values, steps)]
+    items = [Param(str(k), _param_value(v)) for k, v in params.items()]
+    while items or points:  # each call: <= 100 params and <= 1000 metrics
+        client.log_batch(run_id, params=items[:PARAM_BATCH], metrics=points[:METRIC_BATCH])
+        items, points = items[PARAM_BATCH:], points[METRIC_BATCH:]
+    if artifact_dir is not None and Path(artifact_dir).is_dir():
+        client.log_artifacts(run_id, str(artifact_dir))
+    client.set_terminated(run_id, status=status)
+    return run_id
+
+
+def _create_experiment(client, name: str) -> str:
+    try:
+        return client.create_experiment(name)
+    except Exception:  # noqa: BLE001 - created meanwhile by another process
+        return client.get_experiment_by_name(name).experiment_id

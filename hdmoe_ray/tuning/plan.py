@@ -81,28 +81,11 @@ def run_dict_of(job_config) -> dict[str, Any]:
     return resolved_dict(run_config_from_dict(data))
 
 
-def _compose(overrides: list[str], config_name: str):
-    """Compose with Hydra: inside a running Hydra app (the CLI) reuse it, else initialise it."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from hdmoe_ray.config.loading import compose_run_config, to_run_config
-
-    if not GlobalHydra.instance().is_initialized():
-        return compose_run_config(overrides, config_name)
-    from hydra import compose
-    from hydra.errors import HydraException
-
-    try:
-        cfg = compose(config_name=config_name, overrides=overrides)
-    except HydraException as exc:  # unknown option, bad value: name it like compose_run_config does
-        raise ConfigError("overrides", " ".join(str(exc).split("\n")[0].split())) from exc
-    return to_run_config(cfg)
-
-
 def compose_trials(base_overrides: list[str], axes: dict[str, list[Any]],
                    config_name: str = "sweep") -> tuple[TrialSpec, ...]:
     """Compose every grid combination on the driver; a combination that does not compose is kept as
     a FAILED trial with its error (it never stops the others)."""
+    from hdmoe_ray.tuning.compose import TrialComposer, hydra_context
     from hdmoe_ray.tuning.grid import expand_grid, trial_overrides
     from hdmoe_ray.tuning.schema import register_tuning_configs
 
@@ -110,14 +93,15 @@ def compose_trials(base_overrides: list[str], axes: dict[str, list[Any]],
     specs = []
     points = expand_grid(axes) if axes else [{}]
     width = max(3, len(str(len(points) - 1)))
-    for index, point in enumerate(points):
-        overrides = trial_overrides(point)
-        key = f"t{index:0{width}d}"
-        try:
-            run = run_dict_of(_compose(list(base_overrides) + overrides, config_name))
-            specs.append(TrialSpec(key, index, tuple(overrides), point, run))
-        except HdmoeError as exc:
-            specs.append(TrialSpec(key, index, tuple(overrides), point, None, error=str(exc)))
+    with hydra_context():
+        compose = TrialComposer(list(base_overrides), config_name)
+        for index, point in enumerate(points):
+            overrides = trial_overrides(point)
+            key = f"t{index:0{width}d}"
+            try:
+                specs.append(TrialSpec(key, index, tuple(overrides), point, run_dict_of(compose(overrides))))
+            except HdmoeError as exc:
+                specs.append(TrialSpec(key, index, tuple(overrides), point, None, error=str(exc)))
     return tuple(specs)
 
 

@@ -73,33 +73,24 @@ class TrialLogger:
         if not self.enabled or record.key in self.known_keys():
             return None
         from hdmoe_ray.config.loading import flatten
-        from hdmoe_ray.config.schemas import TrackingConfig
-        from hdmoe_ray.tracking import make_tracker
+        from hdmoe_ray.tracking.mlflow_query import write_run
 
-        cfg = TrackingConfig(name="mlflow", uri=self.tracking["uri"],
-                             experiment_name=self.tracking["experiment_name"])
         tags = {"hdmoe.kind": "trial", "hdmoe.sweep_id": self.sweep_id, "hdmoe.trial_key": record.key,
                 "hdmoe.trial_index": str(record.index), "hdmoe.status": record.status,
                 "hdmoe.git_commit": self.git_commit, "hdmoe.overrides": " ".join(record.overrides)[:TAG_MAX],
                 "hdmoe.label": json.dumps(record.label, default=str)[:TAG_MAX]}
         if record.error:
             tags["hdmoe.error"] = record.error[:TAG_MAX]
-        tracker = make_tracker(cfg, f"{self.sweep_id}/{record.key}", tags=tags, parent_run_id=self.parent_run_id)
         params = flatten(record.run) if record.run else {}
         params.update({f"point.{k}": v for k, v in record.label.items()})
-        tracker.log_params(params)
-        if record.summary:
-            tracker.log_metrics(trial_metrics(record.summary))
-            for name, (values, steps) in layer_series(record.summary).items():
-                tracker.log_metric_series(name, values, steps)
+        metrics = trial_metrics(record.summary) if record.summary else {}
         if record.trial_wall_s is not None:
-            tracker.log_metrics({"trial_wall_s": record.trial_wall_s})
-        if self.log_artifacts and record.trial_dir and Path(record.trial_dir).is_dir():
-            for path in sorted(Path(record.trial_dir).rglob("*")):
-                if path.is_file():
-                    rel = path.parent.relative_to(record.trial_dir)
-                    tracker.log_artifact(path, None if str(rel) == "." else str(rel))
-        tracker.finish("FINISHED" if record.status == "FINISHED" else "FAILED")
+            metrics["trial_wall_s"] = record.trial_wall_s
+        trial_dir = Path(record.trial_dir) if self.log_artifacts and record.trial_dir else None
+        run_id = write_run(self.tracking["uri"], self.tracking["experiment_name"],
+                           run_name=f"{self.sweep_id}/{record.key}", tags=tags, parent_run_id=self.parent_run_id,
+                           params=params, metrics=metrics, series=layer_series(record.summary) if record.summary else {},
+                           artifact_dir=trial_dir, status="FINISHED" if record.status == "FINISHED" else "FAILED")
         self.known_keys().add(record.key)
-        self.run_ids[record.key] = tracker.run_id
-        return tracker.run_id
+        self.run_ids[record.key] = run_id
+        return run_id
