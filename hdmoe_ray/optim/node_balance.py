@@ -87,7 +87,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             if cost.objective_s < best.objective_s:
                 share, best = cand, cost
         if res.status == "infeasible":  # nothing beats the cutoff: the incumbent is optimal
-            status, bound = "optimal", max(bound, best.objective_s * (1 - mip_gap))
+            status, bound = "optimal", best.objective_s
         elif np.isfinite(res.bound_s):
             bound = max(bound, min(res.bound_s, best.objective_s))
     else:

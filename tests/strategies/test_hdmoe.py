@@ -39,7 +39,11 @@ def test_mapping_is_valid_capped_and_deterministic():
 
 
 def test_ablation_switches():
-    ctx = make_context(TINY, (2, 2), replace(FAST, node_balance=False, link_balance=False), seed=1)
+    # a load cap the EP placement exceeds: the ablation keeps EP's shares anyway (the cap is NodeBalance's)
+    ctx = make_context(TINY, (2, 2), replace(FAST, node_balance=False, link_balance=False, load_cap_factor=0.3),
+                       seed=1)
+    cap = load_cap(ctx.model, ctx.hardware, ctx.profile, 0.3)
+    assert max((f @ balanced_expert_clusters(f, 4)).max() for f in ctx.expert_freq) > cap
     mapping = build_mapping(ctx)
     for lm, freq, row in zip(mapping.layers, ctx.expert_freq, mapping.metadata["report"]["per_layer"]):
         np.testing.assert_allclose(lm.share, balanced_expert_clusters(freq, 4))
