@@ -57,6 +57,15 @@ def _convergence_curves(table, parents: dict) -> tuple[dict[str, list[float]], d
     return curves, algorithm
 
 
+def _context(parents: dict) -> str:
+    """``; <the sweep's shared overrides>`` for a plot title (one sweep only)."""
+    if len(parents) != 1:
+        return ""
+    base = next(iter(parents.values())).params.get("sweep.base_overrides", "(none)").split()
+    shown = [o for o in base if not o.startswith(("tracking", "(none)"))]
+    return f"; {' '.join(shown)}" if shown else ""
+
+
 def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     """Library entry point behind the CLI: query, tabulate, plot, write, log back. Returns the summary."""
     from hdmoe_ray.errors import ConfigError
@@ -83,16 +92,17 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     table = build_table(runs, baseline=cfg.baseline, compare_key=cfg.compare_key, metric=cfg.metric)
     files = {"csv": write_csv(table, out_dir / "report.csv")}
     groups = table.groups()
-    names = sorted({str(r.get(cfg.compare_key)) for r in table.rows if r.get(cfg.compare_key) is not None})
+    names = table.compared_values()
     speedups = {n: [next((r.get(table.speedup_column) for r in members if str(r.get(cfg.compare_key)) == n), None)
                     for _, members in groups] for n in names}
     shown = [g for g in range(len(groups)) if any(speedups[n][g] is not None for n in names)]
     if shown:
-        one_sweep = len(sweep_ids) == 1
-        labels = [groups[g][0].split(" ", 1)[-1] if one_sweep and " " in groups[g][0] else groups[g][0] for g in shown]
-        files["speedup"] = speedup_bars(labels, {n: [speedups[n][g] for g in shown] for n in names},
+        labels = table.group_labels()
+        if len(sweep_ids) > 1:
+            labels = [f"{groups[g][1][0]['sweep_id']}\n{labels[g]}" for g in range(len(groups))]
+        files["speedup"] = speedup_bars([labels[g] for g in shown], {n: [speedups[n][g] for g in shown] for n in names},
                                         out_dir / "speedup.png", baseline=cfg.baseline,
-                                        title=f"Speedup over {cfg.baseline} ({cfg.metric})")
+                                        title=f"Speedup over {cfg.baseline} ({cfg.metric}){_context(parents)}")
     if groups:
         pick = min(max(cfg.breakdown_group, 0), len(groups) - 1)
         series = _breakdown_series(uri, groups[pick][1], cfg.compare_key)

@@ -27,7 +27,8 @@ def speedup_bars(groups: list[str], series: dict[str, list[float | None]], path:
     names = list(series)
     width = 0.8 / max(1, len(names))
     x = np.arange(len(groups))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(groups) * max(1, len(names)) + 2), 4.2))
+    width_in = min(18.0, max(6.0, 1.0 + len(groups) * (0.22 * max(1, len(names)) + 0.35)))
+    fig, ax = plt.subplots(figsize=(width_in, 4.6))
     for i, name in enumerate(names):
         values = np.array([np.nan if v is None else v for v in series[name]], dtype=float)
         bars = ax.bar(x + (i - (len(names) - 1) / 2) * width, np.nan_to_num(values, nan=0.0), width, label=name)
@@ -36,7 +37,7 @@ def speedup_bars(groups: list[str], series: dict[str, list[float | None]], path:
                 ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=6)
     ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
     ax.set_xticks(x)
-    ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=7)
+    ax.set_xticklabels(groups, fontsize=7)
     ax.set_ylabel(f"speedup over {baseline} (TBT ratio)")
     ax.set_title(title or f"Speedup over {baseline}", fontsize=10)
     ax.legend(fontsize=8, ncol=min(4, len(names)))

@@ -48,6 +48,22 @@ class ComparisonTable:
             out.setdefault(row["_group"], []).append(row)
         return list(out.items())
 
+    def group_labels(self) -> list[str]:
+        """Short multi-line axis labels of the groups: model / hardware names, then ``field=value``."""
+        out = []
+        for _, members in self.groups():
+            label = members[0]["_label"]
+            lines = [label_text(v) if k in ("model", "hardware") else f"{k.rsplit('.', 1)[-1]}={label_text(v)}"
+                     for k, v in label.items() if k != self.compare_key]
+            out.append("\n".join(lines) or members[0]["sweep_id"])
+        return out
+
+    def compared_values(self) -> list[str]:
+        """Values of ``compare_key``: the baseline first, then in order of appearance."""
+        seen = [str(r[self.compare_key]) for r in self.rows if r.get(self.compare_key) is not None]
+        ordered = sorted(set(seen), key=seen.index)
+        return sorted(ordered, key=lambda v: v != self.baseline)
+
     def geomean_speedups(self) -> dict[str, float]:
         """compare value -> geometric mean speedup over the groups where it has one."""
         values: dict[str, list[float]] = {}
@@ -82,6 +98,7 @@ def build_table(runs: list, *, baseline: str = "tp", compare_key: str = "strateg
         row.update({k: run.metrics.get(k) for k in TIME_COLUMNS})
         row[metric] = run.metrics.get(metric)
         row["_metric_names"] = sorted(run.metrics)
+        row["_label"] = lab
         others = [f"{k.rsplit('.', 1)[-1]}={label_text(lab[k])}" for k in label_columns
                   if k != compare_key and k in lab]
         row["_group"] = " ".join([row["sweep_id"], *others]) if others else row["sweep_id"]

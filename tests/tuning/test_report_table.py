@@ -42,6 +42,7 @@ def test_speedups_within_groups(runs):
     assert speed[("s1", "t4")] == pytest.approx(2.0)
     assert speed[("s1", "t5")] is None and speed[("s2", "t0")] is None
     assert [g for g, _ in table.groups()] == ["s1 model=a", "s1 model=b", "s2 model=c"]
+    assert table.group_labels() == ["a", "b", "c"] and table.compared_values() == ["tp", "ep", "hybrid_cb"]
     geo = table.geomean_speedups()
     assert geo["ep"] == pytest.approx((1.25 * 2.0) ** 0.5) and geo["hybrid_cb"] == pytest.approx(0.8)
 
