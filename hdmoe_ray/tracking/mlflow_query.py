@@ -103,18 +103,24 @@ def sweep_parents(uri: str, experiment: str, sweep_ids: list[str]) -> dict[str, 
     return out
 
 
-def child_trial_keys(uri: str, experiment: str, parent_run_id: str) -> set[str]:
-    """Trial keys already logged under a sweep's parent run (so re-logging is idempotent).
+def child_trials(uri: str, experiment: str, parent_run_id: str) -> dict[str, RunRow]:
+    """Trial key -> its run, of the trials already logged under a sweep's parent run.
 
     Only the sweep driver writes these runs, so a child still RUNNING is a leftover of a driver killed
     while logging it: it is deleted (and its trial logged again)."""
     rows = search(uri, experiment, f"tags.`mlflow.parentRunId` = {_quote(parent_run_id)}")
-    stale = [r for r in rows if r.status == "RUNNING"]
-    if stale:
-        client = _client(uri)
-        for r in stale:
-            client.delete_run(r.run_id)
-    return {r.tags["hdmoe.trial_key"] for r in rows if "hdmoe.trial_key" in r.tags and r.status != "RUNNING"}
+    out: dict[str, RunRow] = {}
+    for r in rows:
+        if r.status == "RUNNING":
+            delete_run(uri, r.run_id)
+        elif "hdmoe.trial_key" in r.tags:
+            out[r.tags["hdmoe.trial_key"]] = r
+    return out
+
+
+def delete_run(uri: str, run_id: str) -> None:
+    """Mark a run deleted (queries no longer return it)."""
+    _client(uri).delete_run(run_id)
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

@@ -42,6 +42,8 @@ class SweepCallback(Callback):
         if key in self.records:
             return
         record = record_from_result(config, trial.last_result, error, trial_index(config, key, 0), key)
+        if record is None:  # stopped by an interruption: it reruns on resume
+            return
         self.records[key] = record
         try:
             self.logger.log(record)

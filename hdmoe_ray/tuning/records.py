@@ -76,10 +76,12 @@ def record_from_outcome(config: dict[str, Any], outcome: dict[str, Any], index: 
 
 
 def record_from_result(config: dict[str, Any], metrics: dict[str, Any] | None, error: Any,
-                       index: int, key: str) -> TrialRecord:
-    """From a Tune result: the reported outcome, or Tune's own error (the trial's actor died)."""
+                       index: int, key: str) -> TrialRecord | None:
+    """From a Tune result: the reported outcome, or Tune's own error (the trial's actor died); None for
+    a trial that ended without either (stopped by an interruption: it has not run to its end)."""
     if metrics and "hdmoe_outcome" in metrics:
         return record_from_outcome(config, json.loads(metrics["hdmoe_outcome"]), index)
+    if error is None:
+        return None
     overrides, label = trial_identity(config)
-    text = f"{type(error).__name__}: {error}" if error is not None else "the trial reported nothing"
-    return TrialRecord(key, index, overrides, label, "FAILED", error=text)
+    return TrialRecord(key, index, overrides, label, "FAILED", error=f"{type(error).__name__}: {error}")

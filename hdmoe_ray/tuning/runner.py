@@ -124,12 +124,11 @@ def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> S
                                       failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
     grid = tuner.fit()
     records: dict[str, TrialRecord] = {}
-    complete = True
     for i, result in enumerate(grid):
         config = flat_config(result.config or {})
         key = config.get("key") or Path(result.path).name
-        if not result.metrics and result.error is None:
-            complete = False  # never ran or was cut off: the sweep was interrupted
-            continue
-        records[key] = record_from_result(config, result.metrics, result.error, trial_index(config, key, i), key)
-    return SweepRun(records, complete, workers, restored)
+        record = record_from_result(config, result.metrics, result.error, trial_index(config, key, i), key)
+        if record is not None:  # None: cut off by an interruption
+            records[key] = record
+    # Tune creates trials lazily: an interrupted sweep also lacks the trials it never started
+    return SweepRun(records, len(records) >= total, workers, restored)

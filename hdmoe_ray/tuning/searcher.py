@@ -5,7 +5,7 @@ qLogEI fantasises them, so parallel trials spread out); ``on_trial_complete`` te
 metric. The space mixes continuous, integer and categorical dimensions (:mod:`hdmoe_ray.optim.space`).
 A trial that failed, or reported a non-finite metric, is recorded as failed; its point is then told to
 the GP with the worst value observed so far (a constraint the GP learns to avoid), or dropped when
-nothing has been observed yet.
+nothing has been observed yet. A trial stopped before it reported (an interrupted sweep) is not told.
 
 ``save``/``restore`` write and read plain JSON (GP-BO's ``state_dict``, the pending and failed points),
 so Tune's experiment checkpoints and ``Tuner.restore`` resume a search exactly where it stopped.
@@ -55,9 +55,9 @@ class GPSearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         point = self._live.pop(trial_id, None)
-        if point is None:
+        if point is None or (not error and not result):  # stopped before reporting: not evaluated
             return
-        value = None if error or not result else result.get(self.metric)
+        value = None if error else result.get(self.metric)
         self._tell(point, value)
 
     def add_evaluated_point(self, parameters: dict, value: float, error: bool = False, pruned: bool = False,

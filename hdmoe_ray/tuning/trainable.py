@@ -6,9 +6,10 @@ The trial config is plain data made on the driver: a grid trial carries its whol
 directory). The trial runs with tracking off: the driver logs it to MLflow (one writer).
 
 Failure isolation: any exception becomes a FAILED outcome with its error text; the trial still reports
-(``tbt_us`` NaN), so Tune, the searcher and the other trials carry on. Resume safety: the outcome is
-written atomically to ``<trial dir>/outcome.json``; a trial whose outcome exists returns it at once, so a
-resumed sweep never recomputes finished work even if Tune's own experiment state was older.
+(``tbt_us`` NaN), so Tune, the searcher and the other trials carry on. Resume safety: the outcome
+(FINISHED or FAILED) is written atomically to ``<trial dir>/outcome.json``; a trial whose outcome exists
+returns it at once, so a resumed sweep never recomputes a trial that ended, even if Tune's own
+experiment state was older. (Delete a trial's ``outcome.json`` to have a resume run it again.)
 """
 
 from __future__ import annotations
@@ -71,8 +72,7 @@ def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
         outcome.update(status="FAILED", error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=20), metrics={})
     outcome["trial_wall_s"] = time.perf_counter() - t0
-    if outcome["status"] == "FINISHED":  # a failed trial is retried on resume (it may be transient)
-        atomic_write_json(marker, outcome)
+    atomic_write_json(marker, outcome)
     return outcome
 
 

@@ -50,28 +50,40 @@ class TrialLogger:
         self.parent_run_id = parent_run_id
         self.git_commit = git_commit
         self.log_artifacts = log_artifacts
-        self._known: set[str] | None = None
-        self.run_ids: dict[str, str] = {}
+        self._known: dict[str, str] | None = None  # trial key -> status of its logged run
+        self.run_ids: dict[str, str] = {}  # runs logged by this logger
+        self._run_of: dict[str, str] = {}
 
     @property
     def enabled(self) -> bool:
         return self.tracking.get("name") == "mlflow" and self.parent_run_id is not None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_known": None}
+        return {**self.__dict__, "_known": None, "_run_of": {}}
 
-    def known_keys(self) -> set[str]:
+    def known(self) -> dict[str, str]:
+        """Trial key -> status of the run already logged for it (read from MLflow once)."""
         if self._known is None:
-            from hdmoe_ray.tracking.mlflow_query import child_trial_keys
+            from hdmoe_ray.tracking.mlflow_query import child_trials
 
-            self._known = child_trial_keys(self.tracking["uri"], self.tracking["experiment_name"],
-                                           self.parent_run_id) if self.enabled else set()
+            runs = child_trials(self.tracking["uri"], self.tracking["experiment_name"],
+                                self.parent_run_id) if self.enabled else {}
+            self._known = {k: r.status for k, r in runs.items()}
+            self._run_of = {k: r.run_id for k, r in runs.items()}
         return self._known
 
     def log(self, record: TrialRecord) -> str | None:
-        """Log ``record`` as a child run unless one exists for its key; returns the new run id."""
-        if not self.enabled or record.key in self.known_keys():
+        """Log ``record`` as a child run unless its key has one; a FAILED run is replaced when the trial
+        later finished (a crashed trial restarted on resume). Returns the new run id, or None."""
+        if not self.enabled:
             return None
+        previous = self.known().get(record.key)
+        if previous is not None and not (previous == "FAILED" and record.status == "FINISHED"):
+            return None
+        if previous is not None:
+            from hdmoe_ray.tracking.mlflow_query import delete_run
+
+            delete_run(self.tracking["uri"], self._run_of[record.key])
         from hdmoe_ray.config.loading import flatten
         from hdmoe_ray.tracking.mlflow_query import write_run
 
@@ -91,6 +103,7 @@ class TrialLogger:
                            run_name=f"{self.sweep_id}/{record.key}", tags=tags, parent_run_id=self.parent_run_id,
                            params=params, metrics=metrics, series=layer_series(record.summary) if record.summary else {},
                            artifact_dir=trial_dir, status="FINISHED" if record.status == "FINISHED" else "FAILED")
-        self.known_keys().add(record.key)
+        self.known()[record.key] = record.status
+        self._run_of[record.key] = run_id
         self.run_ids[record.key] = run_id
         return run_id

@@ -104,6 +104,28 @@ def test_resume_after_the_driver_was_killed(ray_session, tmp_path):
     assert sorted(keys) == [f"t{i:03d}" for i in range(8)]  # every trial once in MLflow, none lost
 
 
+def test_ctrl_c_stops_cleanly_and_resumes(ray_session, tmp_path):
+    storage = tmp_path / "sweeps"
+    overrides = ["debug=default", "tracking=none", "grid.seed=[0,1,2,3,4,5]", "grid.strategy=[ep]",
+                 f"sweep.storage_path={storage}", "sweep.id=ctrlc", f"hydra.run.dir={tmp_path / 'out1'}"]
+    env = {**os.environ, "RAY_ADDRESS": _gcs_address(ray_session)}
+    driver = subprocess.Popen([sys.executable, "-m", "jobs.sweep", *overrides], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pattern = str(storage / "ctrlc" / "trials" / "*" / "outcome.json")
+    deadline = time.monotonic() + 200
+    while len(glob.glob(pattern)) < 1 and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 130, stderr[-2000:]
+    first = json.loads((tmp_path / "out1" / "summary.json").read_text())
+    assert first["status"] == "interrupted" and first["num_failed"] == 0  # stopped trials are not failures
+    assert "hdmoe-sweep sweep.resume=" in first["resume_command"] and first["num_done"] < 6
+
+    summary = run_sweep(sweep_job([f"sweep.resume={storage / 'ctrlc'}"]), tmp_path / "out2")
+    assert summary["status"] == "complete" and summary["num_done"] == 6 and summary["num_failed"] == 0
+
+
 @pytest.mark.parametrize("algorithm", ["gp", "random"])
 def test_search_under_tune(ray_session, tmp_path, algorithm):
     from hdmoe_ray.optim.space import Continuous, SearchSpace

@@ -54,8 +54,9 @@ def test_pending_points_spread_and_failures_are_imputed():
     assert len({json.dumps(p, sort_keys=True) for p in live}) == 3
     searcher.on_trial_complete("p0", {"tbt_us": float("nan")})  # a failed trial
     searcher.on_trial_complete("p1", None, error=True)
+    searcher.on_trial_complete("p2", None)  # stopped by an interruption: not evaluated, not told
     assert searcher.failed_points == live[:2]
-    assert searcher.num_observations == 6  # both told with the worst value seen (the GP avoids them)
+    assert searcher.num_observations == 6  # both failures told with the worst value seen (the GP avoids them)
     assert max(searcher._values) == searcher._values[-1] == searcher._values[-2]
     searcher.on_trial_complete("unknown-trial", {"tbt_us": 1.0})  # ignored
 

@@ -39,7 +39,8 @@ def test_failure_is_reported_not_raised(tmp_path, tiny_run):
     run = {**tiny_run, "workload": {**tiny_run["workload"], "trace_path": "/nonexistent/trace"}}
     out = execute_trial({"key": "t1", "run": run, "sweep_dir": str(tmp_path)}, "t1")
     assert out["status"] == "FAILED" and out["error"].startswith("TraceError") and "/nonexistent" in out["error"]
-    assert not (tmp_path / "trials" / "t1" / OUTCOME_FILE).exists()  # retried on resume
+    assert (tmp_path / "trials" / "t1" / OUTCOME_FILE).is_file()  # a resume keeps it, like a finished one
+    assert execute_trial({"key": "t1", "run": run, "sweep_dir": str(tmp_path)}, "t1")["cached"]
     result = tune_result(out)
     assert math.isnan(result["tbt_us"]) and result["hdmoe_status"] == "FAILED"
     assert json.loads(result["hdmoe_outcome"])["error"] == out["error"]
@@ -66,5 +67,6 @@ def test_records_from_tune_results(tiny_run):
     assert trial_index(config, "t003", 9) == 3
     assert trial_index({"point": {}}, "ab12c_00007", 9) == 7
     assert trial_index({"point": {}}, "odd-id", 9) == 9
-    search = record_from_result({"point": {"mesh_shape": "4x8"}, "base": tiny_run}, None, None, 0, "x")
+    search = record_from_result({"point": {"mesh_shape": "4x8"}, "base": tiny_run}, None, OSError("x"), 0, "x")
     assert search.overrides == ("hardware.mesh_x=4", "hardware.mesh_y=8") and search.status == "FAILED"
+    assert record_from_result(config, {"done": True}, None, 3, "t003") is None  # stopped by an interruption

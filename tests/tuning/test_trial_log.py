@@ -53,8 +53,12 @@ def test_child_runs_are_logged_once_and_leftovers_replaced(tmp_path):
     assert logger.log(ok) and logger.log(bad)
     assert logger.log(ok) is None  # idempotent within a session
     assert TrialLogger(tracking, "s", parent, "abc").log(bad) is None  # and across sessions
+    crashed = TrialRecord("t2", 2, (), {"strategy": "hybrid_cb"}, "FAILED", error="RayActorError: died")
+    assert logger.log(crashed)
+    rerun = TrialRecord("t2", 2, (), {"strategy": "hybrid_cb"}, "FINISHED", tbt_us=7.0, summary=SUMMARY)
+    assert TrialLogger(tracking, "s", parent, "abc").log(rerun)  # restarted on resume: replaces the FAILED run
     runs = {r.tags["hdmoe.trial_key"]: r for r in trial_runs(uri, "e", ["s"])}
-    assert set(runs) == {"t0", "t1"}
+    assert set(runs) == {"t0", "t1", "t2"} and runs["t2"].status == "FINISHED"
     assert runs["t0"].status == "FINISHED" and runs["t0"].metrics["tbt_us"] == 10.0
     assert runs["t0"].params["model.name"] == "tiny" and runs["t0"].params["point.strategy"] == "ep"
     assert runs["t1"].status == "FAILED" and runs["t1"].tags["hdmoe.error"] == "TraceError: gone"
