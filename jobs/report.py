@@ -115,10 +115,10 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
                                            group_of=algorithm.get)
     geo = table.geomean_speedups()
     failed = [r for r in table.rows if r["status"] != "FINISHED"]
-    md = [f"# hdmoe report: {', '.join(sweep_ids)}", "",
-          f"MLflow `{uri}`, experiment `{experiment}`" + (f", filter `{cfg.filter}`" if cfg.filter else "") + ".",
-          f"{len(table.rows)} trials, {len(failed)} failed. Speedup = {cfg.metric} of `{cfg.compare_key}="
-          f"{cfg.baseline}` / {cfg.metric} of the row, within each configuration (> 1 is faster).", ""]
+    where = f"MLflow `{uri}`, experiment `{experiment}`" + (f", filter `{cfg.filter}`" if cfg.filter else "") + "."
+    how = (f"{len(table.rows)} trials, {len(failed)} failed. Speedup = {cfg.metric} of `{cfg.compare_key}="
+           f"{cfg.baseline}` / {cfg.metric} of the row, within each configuration (> 1 is faster).")
+    md = [f"# hdmoe report: {', '.join(sweep_ids)}", "", where, how, ""]
     if geo:
         md += ["Geometric-mean speedup over " + cfg.baseline + ": "
                + ", ".join(f"**{k}** {v:.3f}x" for k, v in sorted(geo.items())), ""]

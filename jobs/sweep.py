@@ -29,28 +29,28 @@ EXIT_INTERRUPTED = 130
 
 def new_plan(job, base_overrides: list[str]):
     """Resolve the whole sweep on the driver: every grid trial's config, or the search's base config."""
+    import numpy as np
+
     from hdmoe_ray.errors import ConfigError
     from hdmoe_ray.tracking.base import default_tracking_uri
     from hdmoe_ray.tuning.grid import grid_axes
     from hdmoe_ray.tuning.knobs import apply_point, build_space
     from hdmoe_ray.tuning.plan import SweepPlan, compose_trials, new_sweep_id, run_dict_of, storage_root
 
-    import numpy as np
-
     tracking = dataclasses.asdict(job.tracking)
     if job.tracking.name == "mlflow":
         tracking["uri"] = job.tracking.uri or default_tracking_uri()
-    common = dict(base_overrides=tuple(base_overrides), options=dataclasses.asdict(job.sweep), tracking=tracking,
-                  git_commit=git_commit(), created_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    common = {"base_overrides": tuple(base_overrides), "options": dataclasses.asdict(job.sweep), "tracking": tracking,
+              "git_commit": git_commit(), "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if job.search.enabled:
         search = dataclasses.asdict(job.search)
         base = run_dict_of(job)
         space = build_space(search["dims"])
         apply_point(base, space.sample(np.random.default_rng(0), 1)[0], search["knobs"])  # names every bad dim
-        kind, extra = "search", dict(search=search, base_run=base)
+        kind, extra = "search", {"search": search, "base_run": base}
     else:
         axes = grid_axes(job.grid)
-        kind, extra = "grid", dict(axes=axes, trials=compose_trials(base_overrides, axes))
+        kind, extra = "grid", {"axes": axes, "trials": compose_trials(base_overrides, axes)}
     sweep_id = job.sweep.id or new_sweep_id([kind, base_overrides, extra.get("axes"), extra.get("search")])
     sweep_dir = storage_root(job.sweep.storage_path) / sweep_id
     if (sweep_dir / "plan.json").exists():

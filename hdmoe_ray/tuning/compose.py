@@ -64,7 +64,7 @@ class TrialComposer:
 
         try:
             parsed = self._parser.parse_overrides(list(overrides))
-        except Exception as exc:  # noqa: BLE001 - Hydra's parser raises its own types
+        except Exception as exc:
             raise ConfigError("overrides", _first_line(exc)) from exc
         groups = [o for o in parsed if (CONF_DIR / o.key_or_group).is_dir()]
         fields = [o for o in parsed if o not in groups]

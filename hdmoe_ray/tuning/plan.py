@@ -62,7 +62,7 @@ class SweepPlan:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SweepPlan":
+    def from_dict(cls, data: dict[str, Any]) -> SweepPlan:
         data = dict(data)
         data["trials"] = tuple(TrialSpec(**{**t, "overrides": tuple(t["overrides"])}) for t in data["trials"])
         data["base_overrides"] = tuple(data["base_overrides"])

@@ -40,9 +40,9 @@ class SweepOptions:
             raise ConfigError("sweep.cpus_per_trial", f"must be > 0, got {self.cpus_per_trial!r}")
         if self.job not in ("simulate", "optimize"):
             raise ConfigError("sweep.job", f"must be one of ['simulate', 'optimize'], got {self.job!r}")
-        if self.storage_path is not None and not self.storage_path.startswith(("/", "s3://", "gs://")):
-            raise ConfigError("sweep.storage_path", f"must be absolute (Tune changes directories), "
-                                                    f"got {self.storage_path!r}")
+        if self.storage_path is not None and not self.storage_path.startswith("/"):
+            raise ConfigError("sweep.storage_path", f"must be an absolute path (on a cluster: shared storage "
+                                                    f"every node mounts), got {self.storage_path!r}")
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,8 @@ def test_report_config_needs_a_selection():
 def test_cli(store, tmp_path):
     cmd = [sys.executable, "-m", "jobs.report", "sweep_id=g1", f"tracking.uri={store}",
            "tracking.experiment_name=rep", f"hydra.run.dir={tmp_path / 'out'}", "log_artifacts=false"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["report"] == str(tmp_path / "out" / "report.md")
-    bad = subprocess.run(cmd[:3] + ["sweep_id=missing"] + cmd[4:], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(cmd[:3] + ["sweep_id=missing"] + cmd[4:], capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and "error: sweep_id" in bad.stderr

@@ -96,7 +96,7 @@ def test_resume_after_the_driver_was_killed(ray_session, tmp_path):
     done_before = {p: os.stat(p).st_mtime_ns for p in glob.glob(pattern)}
     assert 2 <= len(done_before) < 8, "the driver must be killed mid-sweep"
 
-    summary = run_sweep(sweep_job([f"sweep.resume=killed", f"sweep.storage_path={storage}"]), tmp_path / "out2")
+    summary = run_sweep(sweep_job(["sweep.resume=killed", f"sweep.storage_path={storage}"]), tmp_path / "out2")
     assert summary["status"] == "complete" and summary["num_done"] == 8 and summary["num_failed"] == 0
     assert {p: os.stat(p).st_mtime_ns for p in done_before} == done_before  # finished trials not rerun
     assert len(glob.glob(pattern)) == 8

@@ -63,7 +63,7 @@ def test_pending_points_spread_and_failures_are_imputed():
 
 def test_save_restore_continues_identically(tmp_path):
     space = SearchSpace((Continuous("x", 0.0, 1.0), Categorical("c", ("a", "b"))))
-    fn = lambda p: (p["x"] - 0.3) ** 2 + (0.0 if p["c"] == "a" else 0.2)  # noqa: E731
+    fn = lambda p: (p["x"] - 0.3) ** 2 + (0.0 if p["c"] == "a" else 0.2)
     first = GPSearcher(space, metric="tbt_us", mode="min", seed=3, num_initial=3)
     run(first, fn, 5)
     pending = first.suggest("t5")["point"]
