@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hdmoe_ray.errors import MappingError
 from hdmoe_ray.optim.nb_milp import solve_full, solve_subproblem
 from hdmoe_ray.optim.nb_problem import NodeBalanceProblem, check_share, evaluate_share, lower_bound_s
 from hdmoe_ray.optim.nb_search import heuristic_share, rebalance_share
@@ -81,8 +82,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         res = solve_full(problem, time_limit_s=max(deadline - time.perf_counter(), 1e-3), mip_gap=mip_gap,
                          cutoff_s=best.objective_s)
         status = "optimal" if res.status == "optimal" else "time_limit"
-        if res.share is not None:
-            cand = _normalised(res.share)
+        if res.share is not None and _feasible(problem, cand := _normalised(res.share)):
             cost = evaluate_share(problem, cand)
             if cost.objective_s < best.objective_s:
                 share, best = cand, cost
@@ -96,7 +96,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             cand = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap,
                              min(1.0, deadline - time.perf_counter()))
             steps += 1
-            if cand is not None:
+            if cand is not None and _feasible(problem, cand):
                 cost = evaluate_share(problem, cand)
                 if cost.objective_s < best.objective_s * (1 - 1e-9):
                     share, best, stall = cand, cost, 0
@@ -112,6 +112,15 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         prune_bound_s=0.0, lns_steps=steps, lns_improvements=gains, heuristic_objective_s=heuristic_obj,
         time_capped=bool(info["time_capped"] or time.perf_counter() >= deadline))
     return share, report
+
+
+def _feasible(problem: NodeBalanceProblem, share: np.ndarray) -> bool:
+    """A solver's answer is taken only if it passes the same checks as the result (tolerances)."""
+    try:
+        check_share(problem, share)
+    except MappingError:
+        return False
+    return True
 
 
 def _normalised(share: np.ndarray) -> np.ndarray:
