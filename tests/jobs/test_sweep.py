@@ -20,7 +20,8 @@ from hdmoe_ray.tuning.schema import ReportConfig, register_tuning_configs
 from jobs.report import run_report
 from jobs.sweep import run_sweep
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300),
+              pytest.mark.xdist_group("ray")]  # one Ray instance: keep these on one xdist worker
 CONTRACT = ("sweep_id", "num_trials", "num_failed", "mlflow_experiment", "mlflow_parent_run_id", "trials")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hdmoe_ray.config.loading import compose_run_config, run_config_from_dict
+from hdmoe_ray.config.loading import CONF_DIR, compose_run_config, run_config_from_dict
 from hdmoe_ray.errors import ConfigError
 from hdmoe_ray.tuning.plan import SweepPlan, compose_trials, load_plan, save_plan, with_parent_run
 from hdmoe_ray.tuning.schema import SweepJobConfig, register_tuning_configs
@@ -73,3 +73,19 @@ def test_plan_round_trip(tmp_path):
     assert load_plan(str(tmp_path / "s")).sweep_id == "s"
     with pytest.raises(ConfigError, match="sweep.resume"):
         load_plan("missing", str(tmp_path))
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONF_DIR / "search").glob("*.yaml") if p.stem != "none"))
+def test_every_bundled_search_space_builds_valid_configs(name):
+    import numpy as np
+
+    from hdmoe_ray.config.loading import resolved_dict
+    from hdmoe_ray.tuning.knobs import apply_point, build_space
+    from hdmoe_ray.tuning.plan import run_dict_of
+
+    job = compose_run_config([f"search={name}"], "sweep")
+    space = build_space(job.search.dims)
+    base = run_dict_of(job)
+    for point in space.sample(np.random.default_rng(0), 5):
+        run = run_config_from_dict(apply_point(base, point, job.search.knobs))
+        assert resolved_dict(run)["model"] == base["model"]
