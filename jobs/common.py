@@ -87,14 +87,14 @@ def git_commit() -> str:
 def save_strategy_artifacts(inputs, results: dict, out_dir: Path) -> list[Path]:
     """Per strategy: the mapping (npz) and node-load / link-load heatmaps (PNG). Returns the files."""
     from hdmoe_ray.plots.heatmaps import link_load_heatmap, node_load_heatmap
-    from hdmoe_ray.strategies.mapping_io import save_mapping
+    from hdmoe_ray.strategies.mapping_io import config_hash, save_mapping
 
     run = inputs.run
     paths: list[Path] = []
     art = out_dir / "artifacts"
     art.mkdir(parents=True, exist_ok=True)
     for name, result in results.items():
-        paths.append(save_mapping(result.mapping, art / f"mapping_{name}.npz", run))
+        paths.append(save_mapping(result.mapping, art / f"mapping_{name}.npz", config_hash(run)))
         node = result.node_compute_s().mean(axis=0) * 1e6
         paths.append(node_load_heatmap(inputs.mesh, node, art / f"node_load_{name}.png",
                                        title=f"{name}: mean per-layer node compute (us)", unit="us"))

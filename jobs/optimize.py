@@ -37,11 +37,10 @@ def run_optimize(run, out_dir: Path) -> dict:
     """Library entry point behind the CLI: returns the summary dict (also written to out_dir)."""
     from hdmoe_ray.errors import ConfigError
     from hdmoe_ray.io_utils import atomic_write_json
-    from hdmoe_ray.optim.mapping_io import save_mapping
     from hdmoe_ray.optim.model_opt import optimize_model
     from hdmoe_ray.simulation.simulator import prepare_inputs, simulate_strategies
     from hdmoe_ray.simulation.summary import build_summary
-    from hdmoe_ray.strategies.mapping_io import config_hash
+    from hdmoe_ray.strategies.mapping_io import config_hash, save_mapping
     from hdmoe_ray.strategies.registry import default_strategy_config
 
     if run.strategy.name != "hdmoe":

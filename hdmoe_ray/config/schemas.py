@@ -188,11 +188,11 @@ class StrategyConfig:
     link_balance: bool = True
     mapping_path: str | None = None  # reuse a mapping saved by hdmoe-optimize
     load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
-    milp_time_limit_s: float = 30.0
+    milp_time_limit_s: float = 10.0  # per layer; NodeBalance work is step-bounded, this only caps it
     milp_gap: float = 0.05
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10
-    link_balance_method: str = "gp_hungarian"  # gp_hungarian | gp_swap | random | anneal
+    link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
     # dynamic placement (online, later issue): experts pre-broadcast per layer; 0 disables
     dynamic_experts_per_layer: int = 0
 

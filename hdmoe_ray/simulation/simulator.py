@@ -43,7 +43,8 @@ class SimulationInputs:
     def strategy_context(self, strategy: StrategyConfig) -> StrategyContext:
         run = self.run
         return StrategyContext.from_groups(run.model, run.hardware, run.profile, strategy, self.groups,
-                                           self.trace.layer_ids, run.workload.batch_size, run.seed, self.mesh)
+                                           self.trace.layer_ids, run.workload.batch_size, run.seed, self.mesh,
+                                           run.network)
 
 
 @dataclass(frozen=True, eq=False)

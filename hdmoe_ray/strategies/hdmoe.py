@@ -1,12 +1,12 @@
 """Strategy ``hdmoe`` (PAPER.md section 4): NodeBalance then LinkBalance per MoE layer.
 
 - ``strategy.mapping_path`` set: the mapping saved by ``hdmoe-optimize`` is loaded and checked against
-  the model, the mesh and the trace's layers (:func:`hdmoe_ray.optim.mapping_io.load_mapping_for`);
+  the model, the mesh and the trace's layers (:func:`hdmoe_ray.strategies.mapping_io.load_mapping_for`);
 - otherwise every layer is optimised here, in this process (:func:`hdmoe_ray.optim.model_opt.optimize_model`);
   ``strategy.node_balance=false`` uses the balanced EP share instead of NodeBalance and
   ``strategy.link_balance=false`` a seeded random cluster -> node permutation (the ablation switches).
 
-The network model is the default (DES) because the strategy context does not carry ``network``.
+LinkBalance optimises against the run's network model (``ctx.network``: ``des`` or ``flow``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
 def hdmoe_mapping(ctx: StrategyContext) -> Mapping:
     """Load ``strategy.mapping_path`` or optimise every traced layer."""
     if ctx.strategy.mapping_path:
-        from hdmoe_ray.optim.mapping_io import load_mapping_for
+        from hdmoe_ray.strategies.mapping_io import load_mapping_for
 
         mapping, meta = load_mapping_for(ctx.strategy.mapping_path, num_experts=ctx.model.num_experts,
                                          num_nodes=ctx.num_nodes, layer_ids=ctx.layer_ids)
@@ -29,5 +29,6 @@ def hdmoe_mapping(ctx: StrategyContext) -> Mapping:
     from hdmoe_ray.optim.model_opt import optimize_model
 
     result = optimize_model(ctx.groups, ctx.layer_ids, model=ctx.model, hardware=ctx.hardware,
-                            profile=ctx.profile, strategy=ctx.strategy, batch_size=ctx.batch_size, seed=ctx.seed)
+                            profile=ctx.profile, strategy=ctx.strategy, batch_size=ctx.batch_size, seed=ctx.seed,
+                            network=ctx.network)
     return Mapping("hdmoe", result.mapping.layers, dict(result.mapping.metadata, report=result.report))

@@ -28,17 +28,16 @@ def config_hash(run: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_mapping(mapping: Mapping, path: Path, run: Any | None = None) -> Path:
-    """Write ``mapping`` atomically; ``run`` (a RunConfig) adds its config hash."""
+def save_mapping(mapping: Mapping, path: str | Path, config_hash: str | None = None) -> Path:
+    """Write ``mapping`` atomically to ``path`` (.npz), stamped with ``config_hash`` (see :func:`config_hash`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format_version": FORMAT_VERSION, "strategy": mapping.strategy,
-            "config_hash": config_hash(run) if run is not None else None,
+    meta = {"format_version": FORMAT_VERSION, "strategy": mapping.strategy, "config_hash": config_hash,
             "comm_patterns": [lm.comm_pattern for lm in mapping.layers],
             "metadata": mapping.metadata}
     arrays = {"share": np.stack([lm.share for lm in mapping.layers]),
               "cluster_to_node": np.stack([lm.cluster_to_node for lm in mapping.layers]),
-              "meta_json": np.array(json.dumps(meta, default=str))}
+              "meta_json": np.array(json.dumps(meta, default=_json_safe))}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
     os.close(fd)
     try:
@@ -50,7 +49,7 @@ def save_mapping(mapping: Mapping, path: Path, run: Any | None = None) -> Path:
     return path
 
 
-def load_mapping(path: Path) -> tuple[Mapping, dict]:
+def load_mapping(path: str | Path) -> tuple[Mapping, dict]:
     """Read a mapping written by :func:`save_mapping`; returns (mapping, meta). MappingError if unreadable."""
     path = Path(path)
     if not path.is_file():
@@ -67,3 +66,36 @@ def load_mapping(path: Path) -> tuple[Mapping, dict]:
     patterns = meta.get("comm_patterns") or ["all_to_all"] * share.shape[0]
     layers = tuple(LayerMapping(share[i], c2n[i], patterns[i]) for i in range(share.shape[0]))
     return Mapping(meta.get("strategy", "loaded"), layers, meta.get("metadata") or {}), meta
+
+
+def load_mapping_for(path: str | Path, *, num_experts: int, num_nodes: int,
+                     layer_ids: tuple[int, ...]) -> tuple[Mapping, dict]:
+    """Load a mapping and check it fits: E experts, a D-node mesh, one layer per traced MoE layer."""
+    mapping, meta = load_mapping(path)
+    where = f"{path}: "
+    shape = mapping.layers[0].share.shape if mapping.layers else None
+    if shape is not None and shape[0] != num_experts:
+        raise MappingError(f"{where}mapping has {shape[0]} experts per layer, the model has {num_experts}")
+    if shape is not None and shape[1] != num_nodes:
+        raise MappingError(f"{where}mapping was made for {shape[1]} clusters (a {shape[1]}-node mesh), "
+                           f"this mesh has {num_nodes} nodes")
+    if len(mapping.layers) != len(layer_ids):
+        raise MappingError(f"{where}mapping has {len(mapping.layers)} layers, the trace has {len(layer_ids)} "
+                           "MoE layers")
+    saved_ids = (meta.get("metadata") or {}).get("layer_ids")
+    if saved_ids is not None and tuple(saved_ids) != tuple(layer_ids):
+        raise MappingError(f"{where}mapping covers layers {saved_ids}, the trace has {list(layer_ids)}")
+    try:
+        mapping.validate(num_experts=num_experts, num_nodes=num_nodes, layer_ids=layer_ids)
+    except MappingError as exc:
+        raise MappingError(f"{where}{exc}", layer=exc.layer) from exc
+    return mapping, meta
+
+
+def _json_safe(value: Any) -> Any:
+    """numpy scalars and arrays as JSON numbers and lists; anything else as its string."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, ProfileConfig, StrategyConfig
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig, StrategyConfig
 from hdmoe_ray.cost.capacity import check_capacity
 from hdmoe_ray.errors import ConfigError, HdmoeError, UnknownNameError
 from hdmoe_ray.hardware.mesh import Mesh
@@ -23,7 +23,7 @@ from hdmoe_ray.workload.groups import GroupTable
 
 StrategyFn = Callable[["StrategyContext"], Mapping]
 
-# Modules that register strategies; optional ones (written by other issues) are skipped while absent.
+# Modules that register strategies.
 BUILTIN_MODULES = ("hdmoe_ray.strategies.tp", "hdmoe_ray.strategies.ep", "hdmoe_ray.strategies.hybrid_cb",
                    "hdmoe_ray.strategies.hdmoe")
 
@@ -79,6 +79,7 @@ class StrategyContext:
         layer_ids: the model's index of each traced layer.
         batch_size: B tokens per decode step.
         seed: every random draw of the strategy derives from it (same seed, same mapping).
+        network: the network model strategies that simulate traffic (hdmoe's LinkBalance) optimise against.
     """
 
     model: ModelConfig
@@ -91,6 +92,7 @@ class StrategyContext:
     layer_ids: tuple[int, ...]
     batch_size: int
     seed: int = 0
+    network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
         e = self.model.num_experts
@@ -113,13 +115,13 @@ class StrategyContext:
     def from_groups(cls, model: ModelConfig, hardware: HardwareConfig, profile: ProfileConfig,
                     strategy: StrategyConfig, groups: tuple[GroupTable, ...] | list[GroupTable],
                     layer_ids: tuple[int, ...] | list[int], batch_size: int, seed: int = 0,
-                    mesh: Mesh | None = None) -> StrategyContext:
+                    mesh: Mesh | None = None, network: NetworkConfig | None = None) -> StrategyContext:
         """A context whose f_i come from the group tables (f_i = sum of f_g over groups holding i)."""
         freq = np.stack([g.expert_freq() for g in groups])
         return cls(model=model, hardware=hardware, profile=profile, strategy=strategy,
                    mesh=mesh if mesh is not None else Mesh(hardware.mesh_x, hardware.mesh_y),
                    expert_freq=freq, groups=tuple(groups), layer_ids=tuple(layer_ids),
-                   batch_size=batch_size, seed=seed)
+                   batch_size=batch_size, seed=seed, network=network or NetworkConfig())
 
     @property
     def num_nodes(self) -> int:
