@@ -101,6 +101,10 @@ def run_sweep(job, out_dir: Path, base_overrides: list[str] | None = None) -> di
     t0 = time.perf_counter()
     say = progress_printer("[hdmoe-sweep]")
     if job.sweep.resume:
+        if job.grid or job.search.enabled:
+            from hdmoe_ray.errors import ConfigError
+
+            raise ConfigError("sweep.resume", "a resumed sweep runs its saved plan: drop grid.* and search=")
         plan = load_plan(job.sweep.resume, job.sweep.storage_path)
         say(f"resuming sweep {plan.sweep_id} from {plan.sweep_dir}")
     else:
