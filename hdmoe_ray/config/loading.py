@@ -72,9 +72,9 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     """Rebuild a RunConfig from :func:`resolved_dict` output (e.g. on a Ray worker), validating it."""
     from omegaconf import OmegaConf
 
-    from hdmoe_ray.config.store import _writable_structured
+    from hdmoe_ray.config.store import writable_structured
 
-    base = _writable_structured(RunConfig)
+    base = writable_structured(RunConfig)
     try:
         merged = OmegaConf.merge(base, OmegaConf.create(data))
     except Exception as exc:  # unknown key or wrong type

@@ -24,7 +24,7 @@ _GROUP_SCHEMAS = {
 _registered = False
 
 
-def _writable_structured(cls):
+def writable_structured(cls):
     from omegaconf import OmegaConf
 
     node = OmegaConf.structured(cls)
@@ -51,7 +51,7 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
 
     cs = ConfigStore.instance()
-    cs.store(name="run_schema", node=_writable_structured(schemas.RunConfig))
+    cs.store(name="run_schema", node=writable_structured(schemas.RunConfig))
     for group, cls in _GROUP_SCHEMAS.items():
-        cs.store(group=group, name=f"{group}_schema", node=_writable_structured(cls))
+        cs.store(group=group, name=f"{group}_schema", node=writable_structured(cls))
     _registered = True

@@ -133,13 +133,13 @@ def register_tuning_configs() -> None:
         return
     from hydra.core.config_store import ConfigStore
 
-    from hdmoe_ray.config.store import _writable_structured, register_configs
+    from hdmoe_ray.config.store import writable_structured, register_configs
 
     register_configs()
     cs = ConfigStore.instance()
-    sweep = _writable_structured(SweepJobConfig)
+    sweep = writable_structured(SweepJobConfig)
     sweep._get_node("grid")._set_flag("struct", False)  # grid.<override name>=[...] without '+'
     cs.store(name="sweep_schema", node=sweep)
-    cs.store(group="search", name="search_schema", node=_writable_structured(SearchConfig))
-    cs.store(name="report_schema", node=_writable_structured(ReportConfig))
+    cs.store(group="search", name="search_schema", node=writable_structured(SearchConfig))
+    cs.store(name="report_schema", node=writable_structured(ReportConfig))
     _registered = True

@@ -8,7 +8,7 @@ from hdmoe_ray.config.schemas import EngineConfig
 from hdmoe_ray.engine import get_engine
 from tests.engine.test_tiled_matches_local import assert_same_costs
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]  # share one Ray instance
 
 
 @pytest.mark.parametrize("profile,network", [("paper", "des"), ("physical", "flow")])

@@ -47,6 +47,7 @@ def test_optimize_saves_a_mapping_that_simulate_reuses(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.ray
+@pytest.mark.xdist_group("ray")
 def test_ray_fanout_equals_serial(ray_session, tmp_path):
     serial = optimize(tmp_path / "s", "serial")
     fanned = optimize(tmp_path / "r", "ray")
