@@ -14,7 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.common import hydra_entry, job_tracker, log_result_to_tracker, progress_printer, save_strategy_artifacts
+from jobs.common import (
+    hydra_entry,
+    job_tracker,
+    log_result_to_tracker,
+    progress_printer,
+    save_strategy_artifacts,
+)
 
 
 def run_simulate(run, out_dir: Path) -> dict:

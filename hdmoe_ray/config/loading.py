@@ -35,10 +35,9 @@ def to_run_config(cfg: Any) -> RunConfig:
 def compose_run_config(overrides: list[str] | None = None, config_name: str = "simulate") -> RunConfig:
     """Compose ``conf/<config_name>.yaml`` with overrides (for tests and library users)."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
 
     from hdmoe_ray.config.store import register_configs
-
-    from hydra.errors import HydraException
 
     register_configs()
     try:

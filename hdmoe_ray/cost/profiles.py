@@ -23,22 +23,8 @@ NS_PER_S = 1e9
 
 
 def paper_profile() -> ProfileConfig:
-    """The authors' conventions (PAPER.md section 8)."""
-    return ProfileConfig(
-        name="paper",
-        a2a_bytes_per_element=1,
-        allreduce_bytes_per_element=4,
-        proxy_bytes_per_element=4,
-        attn_bytes_per_element=1,
-        weight_bytes_per_element=1,
-        expert_flops_per_token_factor=2,
-        include_shared_experts=False,
-        use_paper_intermediate_size=True,
-        kv_length=1024,
-        hop_latency=False,
-        enforce_capacity=False,
-        count_broadcast_traffic=False,
-    )
+    """The authors' conventions (PAPER.md section 8): the schema's defaults."""
+    return ProfileConfig()
 
 
 def physical_profile() -> ProfileConfig:

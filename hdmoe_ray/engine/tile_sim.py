@@ -30,7 +30,7 @@ def _serve_fifo(vlink, arrive, dur, hop_latency):
     for q in range(arrive.shape[0]):
         if q == 0 or vlink[q] != vlink[q - 1]:
             free = 0.0
-        begin = arrive[q] if arrive[q] > free else free
+        begin = max(free, arrive[q])
         free = begin + dur[q]
         out[q] = free + hop_latency
     return out

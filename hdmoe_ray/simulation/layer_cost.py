@@ -17,8 +17,12 @@ import numpy as np
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
 from hdmoe_ray.cost.allreduce import tp_comm_s
 from hdmoe_ray.cost.breakdown import LayerCost
-from hdmoe_ray.cost.compute import (expert_flops_per_token, node_compute_from_counts_s, shared_compute_s,
-                                    shared_flops_per_token)
+from hdmoe_ray.cost.compute import (
+    expert_flops_per_token,
+    node_compute_from_counts_s,
+    shared_compute_s,
+    shared_flops_per_token,
+)
 from hdmoe_ray.cost.profiles import hop_latency_s
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.models import get_network_model
@@ -47,7 +51,7 @@ class LayerCostModel:
 
     @classmethod
     def from_configs(cls, model: ModelConfig, hardware: HardwareConfig, profile: ProfileConfig,
-                     network: NetworkConfig, batch_size: int, mesh: Mesh | None = None) -> "LayerCostModel":
+                     network: NetworkConfig, batch_size: int, mesh: Mesh | None = None) -> LayerCostModel:
         mesh = mesh or Mesh(hardware.mesh_x, hardware.mesh_y)
         return cls(
             mesh=mesh, batch_size=batch_size, hidden_size=model.hidden_size,

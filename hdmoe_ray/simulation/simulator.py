@@ -25,7 +25,6 @@ from hdmoe_ray.simulation.layer_workload import LayerWorkload, prepare_steps, wh
 from hdmoe_ray.strategies.mapping import Mapping
 from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
 from hdmoe_ray.workload.groups import GroupTable
-
 from hdmoe_ray.workload.trace import RoutingTrace
 
 

@@ -133,7 +133,7 @@ def register_tuning_configs() -> None:
         return
     from hydra.core.config_store import ConfigStore
 
-    from hdmoe_ray.config.store import writable_structured, register_configs
+    from hdmoe_ray.config.store import register_configs, writable_structured
 
     register_configs()
     cs = ConfigStore.instance()

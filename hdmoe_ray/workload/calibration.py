@@ -9,7 +9,6 @@ prints and docs/traces.md shows.
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Sequence
 
 import numpy as np

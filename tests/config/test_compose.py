@@ -20,9 +20,7 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(group, option):
     run = compose_run_config([f"{group}={option}"])
-    if group in ("model", "hardware"):
-        assert getattr(run, group).name == option
-    elif group in ("strategy", "profile", "engine", "tracking"):
+    if group in ("model", "hardware") or group in ("strategy", "profile", "engine", "tracking"):
         assert getattr(run, group).name == option
     elif group == "network":
         assert run.network.model == option
@@ -106,3 +104,10 @@ def test_run_config_round_trips_through_plain_dict():
     data["hardware"]["link_gbps"] = -3.0
     with pytest.raises(ConfigError, match="hardware.link_gbps"):
         run_config_from_dict(data)
+
+
+@pytest.mark.parametrize("name", ["paper", "physical"])
+def test_profile_yaml_equals_the_library_preset(name):
+    from hdmoe_ray.cost.profiles import get_profile
+
+    assert compose_run_config([f"profile={name}"]).profile == get_profile(name)

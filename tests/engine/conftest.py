@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import (HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig,
-                                      StrategyConfig, WorkloadConfig)
+from hdmoe_ray.config.schemas import (
+    HardwareConfig,
+    ModelConfig,
+    NetworkConfig,
+    ProfileConfig,
+    StrategyConfig,
+    WorkloadConfig,
+)
 from hdmoe_ray.cost.profiles import get_profile
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.simulation.layer_cost import LayerCostModel

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hdmoe_ray.config.loading import compose_run_config
-from hdmoe_ray.errors import ConfigError, TraceError
+from hdmoe_ray.errors import ConfigError
 from jobs.simulate import run_simulate
 
 REPO = Path(__file__).resolve().parents[2]

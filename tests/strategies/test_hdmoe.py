@@ -8,9 +8,9 @@ import pytest
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, StrategyConfig
 from hdmoe_ray.cost.profiles import physical_profile
 from hdmoe_ray.errors import InfeasibleError, MappingError
-from hdmoe_ray.strategies.mapping_io import load_mapping, save_mapping
 from hdmoe_ray.optim.problem_build import experts_per_node_budget, load_cap
 from hdmoe_ray.strategies.ep import balanced_expert_clusters
+from hdmoe_ray.strategies.mapping_io import load_mapping, save_mapping
 from hdmoe_ray.strategies.registry import build_mapping
 
 from .conftest import make_context

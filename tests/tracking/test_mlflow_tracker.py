@@ -44,10 +44,9 @@ def test_job_tracker_marks_failed_on_exception(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run = compose_run_config(["model=tiny", "tracking=mlflow", f"tracking.uri={uri}"])
     seen = {}
-    with pytest.raises(RuntimeError):
-        with job_tracker(run, "boom") as tracker:
-            seen["id"] = tracker.run_id
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), job_tracker(run, "boom") as tracker:
+        seen["id"] = tracker.run_id
+        raise RuntimeError("boom")
     client = MlflowClient(tracking_uri=uri)
     assert client.get_run(seen["id"]).info.status == "FAILED"
     assert client.get_run(seen["id"]).data.params["model.name"] == "tiny"
