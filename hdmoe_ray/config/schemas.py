@@ -193,7 +193,8 @@ class StrategyConfig:
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10
     link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
-    # dynamic placement (online, later issue): experts pre-broadcast per layer; 0 disables
+    # online dynamic placement (PAPER.md section 5): experts pre-broadcast per layer; 0 disables.
+    # A placeholder: no issue has built it yet, and a value > 0 is refused (see __post_init__).
     dynamic_experts_per_layer: int = 0
 
     def __post_init__(self) -> None:
@@ -214,6 +215,10 @@ class StrategyConfig:
                 ("gp_hungarian", "gp_swap", "random", "anneal"))
         if not isinstance(self.dynamic_experts_per_layer, int) or self.dynamic_experts_per_layer < 0:
             raise ConfigError(f"{g}.dynamic_experts_per_layer", "must be an integer >= 0")
+        if self.dynamic_experts_per_layer > 0:
+            raise ConfigError(f"{g}.dynamic_experts_per_layer",
+                              "online dynamic placement (PAPER.md section 5) is not built yet: a placeholder "
+                              "for a later issue; leave it at 0")
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,8 @@ class ProfileConfig:
     kv_length: int = 1024  # L
     hop_latency: bool = False  # add hardware link+router latency per hop
     enforce_capacity: bool = False  # fail when a node's weights exceed hardware.capacity_gb
-    count_broadcast_traffic: bool = False  # dynamic placement's broadcast loads the links
+    count_broadcast_traffic: bool = False  # dynamic placement's broadcast loads the links (placeholder
+    # until dynamic placement exists: no code reads it yet)
 
     def __post_init__(self) -> None:
         g = "profile"

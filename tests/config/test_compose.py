@@ -111,3 +111,9 @@ def test_profile_yaml_equals_the_library_preset(name):
     from hdmoe_ray.cost.profiles import get_profile
 
     assert compose_run_config([f"profile={name}"]).profile == get_profile(name)
+
+
+def test_dynamic_placement_placeholder_says_so():
+    with pytest.raises(ConfigError, match="not built yet") as info:
+        compose_run_config(["strategy.dynamic_experts_per_layer=2"])
+    assert info.value.field == "strategy.dynamic_experts_per_layer"
