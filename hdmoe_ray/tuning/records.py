@@ -41,12 +41,13 @@ def flat_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def trial_index(config: dict[str, Any], trial_id: str, fallback: int) -> int:
-    """The planned index of a grid trial; for a search, Tune's creation counter (``<exp>_00007`` -> 7),
-    i.e. the order in which the searcher suggested the points."""
+    """The planned index of a grid trial, or the suggestion order the GP searcher put in the config; for
+    Tune's random search, its creation counter (``<prefix>_00007`` -> 7). Ids without that suffix (Tune's
+    random hex ids of searcher trials) fall back."""
     if "index" in config:
         return int(config["index"])
-    tail = str(trial_id).rsplit("_", 1)[-1]
-    return int(tail) if tail.isdigit() else fallback
+    head, sep, tail = str(trial_id).rpartition("_")
+    return int(tail) if sep and tail.isdigit() else fallback
 
 
 def trial_identity(config: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:

@@ -37,6 +37,7 @@ class GPSearcher(Searcher):
         self._live: dict[str, dict[str, Any]] = {}  # trial id -> point under evaluation
         self._failed: list[dict[str, Any]] = []
         self._values: list[float] = []  # metric values told to GP-BO (real and imputed)
+        self._num_suggested = 0  # suggestion order, handed to trials as their index
 
     # -- Tune protocol ---------------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
@@ -51,7 +52,9 @@ class GPSearcher(Searcher):
         opt = self._optimizer()
         [point] = opt.suggest(1, pending=list(self._live.values()))
         self._live[trial_id] = point
-        return {self.point_key: dict(point)}
+        index = self._num_suggested  # Tune's ids for searcher trials are random hex: number them here
+        self._num_suggested += 1
+        return {self.point_key: dict(point), "index": index}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         point = self._live.pop(trial_id, None)
@@ -69,7 +72,8 @@ class GPSearcher(Searcher):
     def get_state(self) -> dict[str, Any]:
         return {"space": self.space.to_dict(), "metric": self._metric, "mode": self._mode,
                 "options": self._options, "point_key": self.point_key, "live": self._live,
-                "failed": self._failed, "values": self._values, "gpbo": self._optimizer().state_dict()}
+                "failed": self._failed, "values": self._values, "num_suggested": self._num_suggested,
+                "gpbo": self._optimizer().state_dict()}
 
     def set_state(self, state: dict[str, Any]) -> None:
         from hdmoe_ray.optim.gpbo import GPBO
@@ -81,6 +85,7 @@ class GPSearcher(Searcher):
         self._live = {k: dict(v) for k, v in state["live"].items()}
         self._failed = [dict(p) for p in state["failed"]]
         self._values = [float(v) for v in state["values"]]
+        self._num_suggested = int(state.get("num_suggested", len(self._values) + len(self._live)))
         self._opt = GPBO.from_state_dict(state["gpbo"])
 
     def save(self, checkpoint_path: str) -> None:

@@ -75,7 +75,9 @@ def test_save_restore_continues_identically(tmp_path):
     assert second.metric == "tbt_us" and second.mode == "min" and second.num_observations == 5
     for s in (first, second):
         s.on_trial_complete("t5", {"tbt_us": fn(pending)})
-    assert [first.suggest(f"u{i}") for i in range(2)] == [second.suggest(f"u{i}") for i in range(2)]
+    resumed = [second.suggest(f"u{i}") for i in range(2)]
+    assert [first.suggest(f"u{i}") for i in range(2)] == resumed
+    assert [r["index"] for r in resumed] == [6, 7]  # suggestion order continues across save/restore
 
 
 def test_tune_sets_metric_and_mode_before_the_search_starts():

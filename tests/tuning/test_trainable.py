@@ -67,6 +67,8 @@ def test_records_from_tune_results(tiny_run):
     assert trial_index(config, "t003", 9) == 3
     assert trial_index({"point": {}}, "ab12c_00007", 9) == 7
     assert trial_index({"point": {}}, "odd-id", 9) == 9
+    assert trial_index({"point": {}}, "05097502", 9) == 9  # Tune's hex id of a searcher trial, all digits
+    assert trial_index({"point": {}, "index": 4}, "05097502", 9) == 4  # the GP searcher's suggestion order
     search = record_from_result({"point": {"mesh_shape": "4x8"}, "base": tiny_run}, None, OSError("x"), 0, "x")
     assert search.overrides == ("hardware.mesh_x=4", "hardware.mesh_y=8") and search.status == "FAILED"
     assert record_from_result(config, {"done": True}, None, 3, "t003") is None  # stopped by an interruption
