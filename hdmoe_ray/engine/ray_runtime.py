@@ -17,8 +17,9 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
     if ray.is_initialized():
         return ray
     target = address or os.environ.get("RAY_ADDRESS") or None
-    kwargs = dict(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    if target is None:
-        kwargs.update(num_cpus=num_cpus or os.cpu_count(), object_store_memory=200 * 2**20)
-    ray.init(address=target, **kwargs)
+    if target is not None:  # join: the cluster's own settings apply
+        ray.init(address=target, log_to_driver=False, ignore_reinit_error=True)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=200 * 2**20, include_dashboard=False,
+                 log_to_driver=False, ignore_reinit_error=True)
     return ray

@@ -34,15 +34,10 @@ class SweepRun:
 
 def ensure_ray(options: dict[str, Any]) -> None:
     """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is already running)."""
-    import ray
+    from hdmoe_ray.engine.ray_runtime import ensure_ray as start_ray
 
-    if ray.is_initialized():
-        return
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # belt and braces: every path is absolute anyway
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=options.get("num_cpus"), include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=options.get("num_cpus"))
 
 
 def concurrency(options: dict[str, Any]) -> int:
