@@ -25,6 +25,7 @@ from hdmoe_ray.optim.perm_encoding import ClusterTraffic
 from hdmoe_ray.optim.problem_build import node_balance_problem
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
 from hdmoe_ray.simulation.layer_workload import LayerWorkload
+from hdmoe_ray.simulation.layer_workload import expected_layer_workload as expected_workload
 from hdmoe_ray.strategies.ep import balanced_expert_clusters
 from hdmoe_ray.strategies.mapping import LayerMapping
 from hdmoe_ray.workload.groups import GroupTable
@@ -53,13 +54,6 @@ class LayerOptimum:
                 "wall_s": self.wall_s, "node_balance": self.node_balance,
                 "link_balance": {k: v for k, v in self.link_balance.items() if k not in ("trace_s", "values_s")},
                 "link_balance_trace_us": [v * 1e6 for v in self.link_balance.get("trace_s", [])]}
-
-
-def expected_workload(groups: GroupTable, layer_id: int, batch_size: int) -> LayerWorkload:
-    """The layer's expected traffic for a batch of B tokens (what the offline optimisation sees)."""
-    members = groups.membership()
-    group_tokens = groups.freq * float(batch_size)
-    return LayerWorkload(layer_id, groups, members, group_tokens, group_tokens @ members)
 
 
 def comm_objective(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray):

@@ -22,6 +22,17 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, mappable, path: Path, title: str, unit: str) -> Path:
+    """Axis labels, title and colour bar, then write the PNG and free the figure."""
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(mappable, ax=ax, label=unit)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def node_load_heatmap(mesh: Mesh, node_values: np.ndarray, path: Path, *, title: str,
                       unit: str = "us") -> Path:
     """Per-node values (e.g. compute time, averaged over layers) as a mesh_y x mesh_x image."""
@@ -33,13 +44,7 @@ def node_load_heatmap(mesh: Mesh, node_values: np.ndarray, path: Path, *, title:
         for y in range(mesh.mesh_y):
             for x in range(mesh.mesh_x):
                 ax.text(x, y, f"{grid[y, x]:.3g}", ha="center", va="center", fontsize=7, color="white")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label=unit)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, image, path, title, unit)
 
 
 def link_load_heatmap(mesh: Mesh, link_values: np.ndarray, path: Path, *, title: str,
@@ -63,10 +68,4 @@ def link_load_heatmap(mesh: Mesh, link_values: np.ndarray, path: Path, *, title:
     ax.set_xlim(-0.5, mesh.mesh_x - 0.5)
     ax.set_ylim(-0.5, mesh.mesh_y - 0.5)
     ax.set_aspect("equal")
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(arrows, ax=ax, label=unit)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, arrows, path, title, unit)

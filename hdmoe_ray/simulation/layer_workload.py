@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.config.schemas import WorkloadConfig
-from hdmoe_ray.errors import ConfigError
 from hdmoe_ray.workload.groups import GroupTable, group_table
+from hdmoe_ray.workload.stats import sample_batches
 from hdmoe_ray.workload.trace import RoutingTrace
 
 
@@ -37,28 +37,19 @@ class LayerWorkload:
     expert_tokens: np.ndarray
 
 
-def _layer_workload(layer_id: int, groups: GroupTable, tokens_scale: float | None) -> LayerWorkload:
-    if tokens_scale is None:  # sampled: counts are tokens
-        group_tokens = groups.counts.astype(np.float64)
-    else:
-        group_tokens = groups.freq * tokens_scale
+def _layer_workload(layer_id: int, groups: GroupTable, group_tokens: np.ndarray) -> LayerWorkload:
     members = groups.membership()
-    expert_tokens = group_tokens @ members
-    return LayerWorkload(layer_id, groups, members, group_tokens, expert_tokens)
+    return LayerWorkload(layer_id, groups, members, group_tokens, group_tokens @ members)
+
+
+def expected_layer_workload(groups: GroupTable, layer_id: int, batch_size: int) -> LayerWorkload:
+    """Expected traffic of one layer for a batch of B tokens: every group carries f_g * B tokens."""
+    return _layer_workload(layer_id, groups, groups.freq * float(batch_size))
 
 
 def whole_trace_groups(trace: RoutingTrace) -> tuple[GroupTable, ...]:
     """GroupTable of every traced layer over the whole trace (the offline statistics)."""
     return tuple(group_table(trace.layer(i), trace.num_experts) for i in range(trace.num_layers))
-
-
-def sample_batch_offsets(num_tokens: int, batch_size: int, num_batches: int,
-                         rng: np.random.Generator) -> np.ndarray:
-    """Start offsets of ``num_batches`` contiguous windows of ``batch_size`` tokens."""
-    if batch_size > num_tokens:
-        raise ConfigError("workload.batch_size",
-                          f"sampled mode needs batch_size <= trace tokens ({batch_size} > {num_tokens})")
-    return rng.integers(0, num_tokens - batch_size + 1, size=num_batches)
 
 
 def prepare_steps(trace: RoutingTrace, workload: WorkloadConfig, rng: np.random.Generator,
@@ -70,10 +61,10 @@ def prepare_steps(trace: RoutingTrace, workload: WorkloadConfig, rng: np.random.
     batch = workload.batch_size
     if workload.mode == "expected":
         groups = groups or whole_trace_groups(trace)
-        return [[_layer_workload(lid, g, float(batch)) for lid, g in zip(trace.layer_ids, groups)]]
+        return [[expected_layer_workload(g, lid, batch) for lid, g in zip(trace.layer_ids, groups)]]
     steps = []
-    for start in sample_batch_offsets(trace.num_tokens, batch, workload.num_sampled_batches, rng):
-        window = trace.expert_ids[:, start:start + batch]
-        steps.append([_layer_workload(lid, group_table(window[i], trace.num_experts), None)
-                      for i, lid in enumerate(trace.layer_ids)])
+    for tokens in sample_batches(trace.num_tokens, batch, workload.num_sampled_batches, rng):
+        window = trace.expert_ids[:, tokens]
+        tables = [group_table(window[i], trace.num_experts) for i in range(trace.num_layers)]
+        steps.append([_layer_workload(lid, t, t.counts.astype(np.float64)) for lid, t in zip(trace.layer_ids, tables)])
     return steps
