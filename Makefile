@@ -28,9 +28,11 @@ run: $(STAMP)
 	$(BIN)/hdmoe-simulate compare=[ep,hybrid_cb]
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow and not ray"
 
 bench: $(STAMP)

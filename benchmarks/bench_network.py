@@ -19,7 +19,9 @@ import tempfile
 import time
 
 import numpy as np
+from hdmoe_ray.network.volumes import expected_group_volume_bytes
 
+from hdmoe_ray.core.groups import group_table
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import simulate_des
 from hdmoe_ray.network.flow import simulate_flow
@@ -27,8 +29,6 @@ from hdmoe_ray.network.gamma import fit_gamma_on_trace
 from hdmoe_ray.network.proxy_batch import comm_proxy_batch_s, proxy_table
 from hdmoe_ray.network.random_mappings import random_ep_share
 from hdmoe_ray.network.traffic import all_to_all_messages
-from hdmoe_ray.network.volumes import expected_group_volume_bytes
-from hdmoe_ray.workload.groups import group_table
 from hdmoe_ray.workload.loader import load_trace
 
 TRACE, MESH_X, MESH_Y, BATCH, HIDDEN, BYTES_PER_ELEMENT, LINK_BYTES_PER_S = (

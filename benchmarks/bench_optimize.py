@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hdmoe_ray.config.loading import compose_run_config
 from hdmoe_ray.cost.compute import expert_flops_per_token, node_compute_s
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.optim.calibrate import calibrate_gamma
-from hdmoe_ray.optim.layer import cluster_traffic, comm_objective, expected_workload, optimize_layer
-from hdmoe_ray.optim.link_balance import LB_METHODS, link_balance
+from hdmoe_ray.optimizer.calibrate import calibrate_gamma
+from hdmoe_ray.optimizer.layer import cluster_traffic, comm_objective, expected_workload, optimize_layer
+from hdmoe_ray.optimizer.link_balance.search import LB_METHODS, link_balance
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
-from hdmoe_ray.simulation.layer_workload import whole_trace_groups
+from hdmoe_ray.simulation.steps import whole_trace_groups
 from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
 from hdmoe_ray.workload.loader import resolve_trace
 

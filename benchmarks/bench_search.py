@@ -48,7 +48,7 @@ def dense_scan(step: float = 0.025) -> tuple[float, dict]:
 def search(out: Path, uri: str, algorithm: str, seed: int, budget: int) -> dict:
     from hdmoe_ray.config.loading import compose_run_config
     from hdmoe_ray.tuning.schema import register_tuning_configs
-    from jobs.sweep import run_sweep
+    from hdmoe_ray.tuning.sweep import run_sweep
 
     register_tuning_configs()
     sweep_id = f"{algorithm}-s{seed}"

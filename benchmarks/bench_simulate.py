@@ -20,7 +20,7 @@ import numpy as np
 from hdmoe_ray.config.loading import compose_run_config
 from hdmoe_ray.simulation.simulator import prepare_inputs, simulate_strategies
 from hdmoe_ray.strategies.registry import default_strategy_config
-from jobs.simulate import run_simulate
+from hdmoe_ray.workflows.simulate import run_simulate
 
 
 def time_full_run(strategy: str, repeats: int = 5) -> list[float]:

@@ -36,8 +36,8 @@ def overhead(tmp: Path, tracking: list[str], n_trials: int = 32) -> dict:
     from hdmoe_ray.tuning.plan import save_plan
     from hdmoe_ray.tuning.runner import run_plan
     from hdmoe_ray.tuning.schema import register_tuning_configs
+    from hdmoe_ray.tuning.sweep import new_plan, open_parent_run
     from hdmoe_ray.tuning.trial_log import TrialLogger
-    from jobs.sweep import new_plan, open_parent_run
 
     register_tuning_configs()
     base = ["debug=default", *tracking]

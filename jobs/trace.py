@@ -1,7 +1,7 @@
 """``hdmoe-trace``: inspect and convert routing traces (no Hydra, no Ray: starts fast).
 
 Subcommands:
-    summary <name|path>     print one JSON object (DESIGN.md contract: format, num_layers, num_tokens,
+    summary <name|path>     print one JSON object (docs/contract.md: format, num_layers, num_tokens,
                             top_k, num_experts, max_mean_load per layer; plus name, layer_ids, ...)
     convert <src> <dst>     write the trace as canonical Parquet (dst must end in .parquet)
     list                    print the bundled trace names, one per line
@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from hdmoe_ray.errors import ConfigError, HdmoeError
+from hdmoe_ray.core.errors import ConfigError, HdmoeError
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130

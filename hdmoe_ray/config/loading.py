@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hdmoe_ray.config.schemas import RunConfig
-from hdmoe_ray.errors import ConfigError, HdmoeError
+from hdmoe_ray.core.errors import ConfigError, HdmoeError
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -14,8 +14,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 def to_run_config(cfg: Any) -> RunConfig:
     """Convert a composed Hydra ``DictConfig`` (job keys such as ``hydra`` removed) into a RunConfig.
 
-    Keys the schema does not know are kept in ``RunConfig.extra`` only if they sit under ``extra``;
-    anything else was already rejected by Hydra at compose time.
+    Keys the schema does not know were already rejected by Hydra at compose time.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -32,8 +31,26 @@ def to_run_config(cfg: Any) -> RunConfig:
     return run
 
 
+# Override keys that moved: old key prefix -> the message that names the new key.
+MOVED_KEYS = {
+    "extra.fanout": "moved to optimize.fanout (ray | serial)",
+    "strategy.dynamic_experts_per_layer": "online dynamic placement is not built yet; it will take "
+                                          "strategy.dynamic.enabled=true strategy.dynamic.experts_per_layer=<k>",
+}
+
+
+def check_moved_keys(overrides: list[str]) -> None:
+    """ConfigError naming the new key for an override that uses a key which moved (``extra.fanout``)."""
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        for old, message in MOVED_KEYS.items():
+            if key == old or key.startswith(old + "."):
+                raise ConfigError(key, message)
+
+
 def compose_run_config(overrides: list[str] | None = None, config_name: str = "simulate") -> RunConfig:
     """Compose ``conf/<config_name>.yaml`` with overrides (for tests and library users)."""
+    check_moved_keys(list(overrides or []))
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
 
@@ -72,10 +89,15 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     from omegaconf import OmegaConf
 
     from hdmoe_ray.config.store import writable_structured
+    from hdmoe_ray.config.strategies import strategy_config_from_dict
 
-    base = writable_structured(RunConfig)
+    data = dict(data)
+    strategy = data.pop("strategy", None)
+    strategy_cfg = None if strategy is None else strategy_config_from_dict(dict(strategy))
     try:
-        merged = OmegaConf.merge(base, OmegaConf.create(data))
+        merged = OmegaConf.merge(writable_structured(RunConfig), OmegaConf.create(data))
+        if strategy_cfg is not None:  # the strategy's own dataclass, so its options are known
+            merged.strategy = writable_structured(strategy_cfg)
     except Exception as exc:  # unknown key or wrong type
         key = getattr(exc, "full_key", None) or "config"
         raise ConfigError(str(key), str(exc).splitlines()[0]) from exc

@@ -11,34 +11,21 @@ Units are in the names: ``*_gbps`` are gigabytes per second (10^9 bytes/s, as in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import Any
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.config.strategies import StrategyConfig, strategy_config_class
+from hdmoe_ray.config.validate import one_of, positive
+from hdmoe_ray.core.errors import ConfigError
 
 WORKLOAD_MODES = ("expected", "sampled")
-PROFILE_NAMES = ("paper", "physical")
-ENGINE_NAMES = ("local", "ray")
-NETWORK_MODELS = ("des", "flow")
-TRACKING_NAMES = ("none", "mlflow")
-
-
-def _positive(group: str, name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{group}.{name}", f"must be a finite number {bound}, got {value!r}")
-
-
-def _one_of(group: str, name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{group}.{name}", f"must be one of {list(allowed)}, got {value!r}")
+ALLREDUCE_MODELS = ("closed_form", "ring")
+COMBINE_PHASES = ("doubled", "simulated")
+FANOUTS = ("ray", "serial")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """An MoE model as data (PAPER.md section 2). Dense layers and shared experts are counted."""
+    """An MoE model as data (docs/paper.md section 2). Dense layers and shared experts are counted."""
 
     name: str = "tiny"
     num_experts: int = 8  # routed experts E
@@ -84,7 +71,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """A 2D mesh of 3D NMP nodes (PAPER.md section 1). Per-node compute, per-link-direction bandwidth."""
+    """A 2D mesh of 3D NMP nodes (docs/paper.md section 1). Per-node compute, per-link-direction bandwidth."""
 
     name: str = "hdmoe_5t_50g"
     mesh_x: int = 4
@@ -103,9 +90,9 @@ class HardwareConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"{g}.{name}", f"must be a positive integer (mesh of zero nodes?), got {value!r}")
         for name in ("tflops", "link_gbps", "dram_gbps", "capacity_gb"):
-            _positive(g, name, getattr(self, name))
+            positive(g, name, getattr(self, name))
         for name in ("link_latency_ns", "router_latency_ns"):
-            _positive(g, name, getattr(self, name), allow_zero=True)
+            positive(g, name, getattr(self, name), allow_zero=True)
 
     @property
     def num_nodes(self) -> int:
@@ -142,7 +129,7 @@ class SyntheticTraceConfig:
             raise ConfigError(f"{g}.num_tokens", f"must be a positive integer, got {self.num_tokens!r}")
         if not isinstance(self.batch_tokens, int) or self.batch_tokens <= 0:
             raise ConfigError(f"{g}.batch_tokens", f"must be a positive integer, got {self.batch_tokens!r}")
-        _positive(g, "zipf_exponent", self.zipf_exponent, allow_zero=True)
+        positive(g, "zipf_exponent", self.zipf_exponent, allow_zero=True)
         for name in ("coactivation_strength", "cross_layer_correlation", "drift_per_batch", "token_correlation"):
             value = getattr(self, name)
             if not (0.0 <= value <= 1.0):
@@ -166,64 +153,14 @@ class WorkloadConfig:
         g = "workload"
         if not isinstance(self.batch_size, int) or self.batch_size <= 0:
             raise ConfigError(f"{g}.batch_size", f"must be a positive integer, got {self.batch_size!r}")
-        _one_of(g, "mode", self.mode, WORKLOAD_MODES)
+        one_of(g, "mode", self.mode, WORKLOAD_MODES)
         if not isinstance(self.num_sampled_batches, int) or self.num_sampled_batches <= 0:
             raise ConfigError(f"{g}.num_sampled_batches", f"must be a positive integer, got {self.num_sampled_batches!r}")
 
 
 @dataclass(frozen=True)
-class StrategyConfig:
-    """A mapping strategy and its options. Fields a strategy does not use are ignored by it.
-
-    ``name`` picks the registered strategy (``tp``, ``ep``, ``hybrid_cb``, ``hdmoe``).
-    """
-
-    name: str = "tp"
-    # ep
-    ep_variant: str = "random"  # random | balanced
-    # hybrid_cb
-    num_regions: int | None = None  # None: 8 for >= 64 experts, 2 below (PAPER.md section 6)
-    # hdmoe (offline optimiser, issue 4)
-    node_balance: bool = True
-    link_balance: bool = True
-    mapping_path: str | None = None  # reuse a mapping saved by hdmoe-optimize
-    load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
-    milp_time_limit_s: float = 10.0  # per layer; NodeBalance work is step-bounded, this only caps it
-    milp_gap: float = 0.05
-    link_balance_evaluations: int = 70
-    link_balance_initial_points: int = 10
-    link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
-    # online dynamic placement (PAPER.md section 5): experts pre-broadcast per layer; 0 disables.
-    # A placeholder: no issue has built it yet, and a value > 0 is refused (see __post_init__).
-    dynamic_experts_per_layer: int = 0
-
-    def __post_init__(self) -> None:
-        g = "strategy"
-        _one_of(g, "ep_variant", self.ep_variant, ("random", "balanced"))
-        if self.num_regions is not None and (not isinstance(self.num_regions, int) or self.num_regions <= 0):
-            raise ConfigError(f"{g}.num_regions", f"must be a positive integer or null, got {self.num_regions!r}")
-        _positive(g, "load_cap_factor", self.load_cap_factor)
-        _positive(g, "milp_time_limit_s", self.milp_time_limit_s)
-        _positive(g, "milp_gap", self.milp_gap, allow_zero=True)
-        for name in ("link_balance_evaluations", "link_balance_initial_points"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
-        if self.link_balance_initial_points > self.link_balance_evaluations:
-            raise ConfigError(f"{g}.link_balance_initial_points", "must not exceed link_balance_evaluations")
-        _one_of(g, "link_balance_method", self.link_balance_method,
-                ("gp_hungarian", "gp_swap", "random", "anneal"))
-        if not isinstance(self.dynamic_experts_per_layer, int) or self.dynamic_experts_per_layer < 0:
-            raise ConfigError(f"{g}.dynamic_experts_per_layer", "must be an integer >= 0")
-        if self.dynamic_experts_per_layer > 0:
-            raise ConfigError(f"{g}.dynamic_experts_per_layer",
-                              "online dynamic placement (PAPER.md section 5) is not built yet: a placeholder "
-                              "for a later issue; leave it at 0")
-
-
-@dataclass(frozen=True)
 class ProfileConfig:
-    """Cost-model conventions (PAPER.md section 8). ``paper`` reproduces the authors' code exactly."""
+    """Cost-model conventions (docs/paper.md section 8). ``paper`` reproduces the authors' code exactly."""
 
     name: str = "paper"
     a2a_bytes_per_element: int = 1  # all-to-all token traffic (DES and proxy volumes)
@@ -239,10 +176,19 @@ class ProfileConfig:
     enforce_capacity: bool = False  # fail when a node's weights exceed hardware.capacity_gb
     count_broadcast_traffic: bool = False  # dynamic placement's broadcast loads the links (placeholder
     # until dynamic placement exists: no code reads it yet)
+    # TP all-reduce: closed_form = eq. (4), the authors' 2*(D-1)/D * B*h*bytes / BW | ring = a ring over the
+    # mesh's links, each step as slow as its longest hop (docs/cost_model.md)
+    allreduce_model: str = "closed_form"
+    # all-to-all combine phase: doubled = the layer pays 2 * t_dispatch (the authors' "t_comp + 2*t_comm") |
+    # simulated = the reversed messages are simulated too (other XY routes), t_dispatch + t_combine
+    combine_phase: str = "doubled"
 
     def __post_init__(self) -> None:
         g = "profile"
-        _one_of(g, "name", self.name, PROFILE_NAMES)
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"{g}.name", f"must be a non-empty label, got {self.name!r}")
+        one_of(g, "allreduce_model", self.allreduce_model, ALLREDUCE_MODELS)
+        one_of(g, "combine_phase", self.combine_phase, COMBINE_PHASES)
         for name in ("a2a_bytes_per_element", "allreduce_bytes_per_element", "proxy_bytes_per_element",
                      "attn_bytes_per_element", "weight_bytes_per_element", "expert_flops_per_token_factor",
                      "kv_length"):
@@ -259,7 +205,8 @@ class NetworkConfig:
     chunk_bytes: int | None = None  # DES: split messages into chunks of this size (None: whole messages)
 
     def __post_init__(self) -> None:
-        _one_of("network", "model", self.model, NETWORK_MODELS)
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError("network.model", f"must be a network model name, got {self.model!r}")
         if self.chunk_bytes is not None and (not isinstance(self.chunk_bytes, int) or self.chunk_bytes <= 0):
             raise ConfigError("network.chunk_bytes", f"must be a positive integer or null, got {self.chunk_bytes!r}")
 
@@ -273,7 +220,8 @@ class EngineConfig:
     address: str | None = None  # ray: cluster address; None uses RAY_ADDRESS or starts a local Ray
 
     def __post_init__(self) -> None:
-        _one_of("engine", "name", self.name, ENGINE_NAMES)
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("engine.name", f"must be an engine name, got {self.name!r}")
         if not isinstance(self.num_actors, int) or self.num_actors <= 0:
             raise ConfigError("engine.num_actors", f"must be a positive integer, got {self.num_actors!r}")
 
@@ -287,14 +235,28 @@ class TrackingConfig:
     experiment_name: str = "hdmoe"
 
     def __post_init__(self) -> None:
-        _one_of("tracking", "name", self.name, TRACKING_NAMES)
+        one_of("tracking", "name", self.name, ("none", "mlflow"))
         if not self.experiment_name:
             raise ConfigError("tracking.experiment_name", "must not be empty")
 
 
 @dataclass(frozen=True)
+class OptimizeOptions:
+    """How ``hdmoe-optimize`` runs (``optimize.fanout=serial`` keeps every layer in one process)."""
+
+    fanout: str = "ray"  # ray: one Ray task per MoE layer (local Ray, or RAY_ADDRESS) | serial: in-process
+
+    def __post_init__(self) -> None:
+        one_of("optimize", "fanout", self.fanout, FANOUTS)
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """One job's whole configuration."""
+    """One job's whole configuration.
+
+    ``strategy`` holds the chosen strategy's own dataclass (:mod:`hdmoe_ray.config.strategies`); a bare
+    ``StrategyConfig(name=...)`` is replaced by that dataclass's defaults.
+    """
 
     model: ModelConfig = field(default_factory=ModelConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
@@ -304,10 +266,12 @@ class RunConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    optimize: OptimizeOptions = field(default_factory=OptimizeOptions)
     seed: int = 0
     compare: list[str] = field(default_factory=list)  # further strategies run beside `strategy`
-    extra: dict[str, Any] = field(default_factory=dict)  # job-specific settings (sweep grid, report filter)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError("seed", f"must be an integer >= 0, got {self.seed!r}")
+        if type(self.strategy) is StrategyConfig:  # only the name given: the strategy's own defaults
+            object.__setattr__(self, "strategy", strategy_config_class(self.strategy.name)(name=self.strategy.name))

@@ -9,12 +9,12 @@ dataclasses (running their validation).
 from __future__ import annotations
 
 from hdmoe_ray.config import schemas
+from hdmoe_ray.config.strategies import STRATEGY_CONFIGS
 
 _GROUP_SCHEMAS = {
     "model": schemas.ModelConfig,
     "hardware": schemas.HardwareConfig,
     "workload": schemas.WorkloadConfig,
-    "strategy": schemas.StrategyConfig,
     "profile": schemas.ProfileConfig,
     "network": schemas.NetworkConfig,
     "engine": schemas.EngineConfig,
@@ -44,7 +44,7 @@ def writable_structured(cls):
 
 
 def register_configs() -> None:
-    """Store ``run_schema`` and ``<group>/<group>_schema`` nodes (idempotent)."""
+    """Store ``run_schema``, ``<group>/<group>_schema`` and ``strategy/<name>_schema`` nodes (idempotent)."""
     global _registered
     if _registered:
         return
@@ -54,4 +54,6 @@ def register_configs() -> None:
     cs.store(name="run_schema", node=writable_structured(schemas.RunConfig))
     for group, cls in _GROUP_SCHEMAS.items():
         cs.store(group=group, name=f"{group}_schema", node=writable_structured(cls))
+    for name in STRATEGY_CONFIGS.names():
+        cs.store(group="strategy", name=f"{name}_schema", node=writable_structured(STRATEGY_CONFIGS.get(name)))
     _registered = True

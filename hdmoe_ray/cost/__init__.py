@@ -1,9 +1,10 @@
-"""The analytical cost model (PAPER.md section 3), per profile (``paper`` | ``physical``).
+"""The analytical cost model (docs/paper.md section 3), per profile (``paper`` | ``physical``).
 
 Pure functions with units in their names; every formula is in docs/cost_model.md. The all-to-all's
 eq. (2) proxy and the link-level network timing live in :mod:`hdmoe_ray.network`.
 """
 
+from hdmoe_ray.core.breakdown import LayerCost, TbtBreakdown
 from hdmoe_ray.cost.allreduce import (
     allreduce_s,
     mesh_ring_order,
@@ -12,7 +13,6 @@ from hdmoe_ray.cost.allreduce import (
     tp_comm_s,
 )
 from hdmoe_ray.cost.attention import attention_flops, attn_mem_layer_s, attn_mem_total_s, memory_elements
-from hdmoe_ray.cost.breakdown import LayerCost, TbtBreakdown
 from hdmoe_ray.cost.capacity import NodeMemory, check_capacity, node_memory_bytes
 from hdmoe_ray.cost.compute import (
     dense_layer_compute_s,

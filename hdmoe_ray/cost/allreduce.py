@@ -1,4 +1,4 @@
-"""Tensor parallelism's all-reduce, eq. (4) of the paper (PAPER.md section 3).
+"""Tensor parallelism's all-reduce, eq. (4) of the paper (docs/paper.md section 3).
 
 ``paper``: ``t_comm = bytes * B * h / BW`` per all-reduce with bytes = ``allreduce_bytes_per_element``
 (4), i.e. the paper's ``4*B*h/BW``, gamma = 1, independent of D. A TP MoE layer pays ``2 * t_comm``
@@ -88,8 +88,9 @@ def ring_allreduce_s(payload_bytes: float, link_bytes_per_s: float, mesh: Mesh,
 
 def allreduce_s(batch_size: int, model: ModelConfig, hardware: HardwareConfig, profile: ProfileConfig,
                 mesh: Mesh | None = None) -> float:
-    """Seconds of ONE all-reduce of the B x h activations under ``profile`` (paper: eq. 4; physical: ring)."""
-    if profile.name == "paper":
+    """Seconds of ONE all-reduce of the B x h activations: eq. (4) when ``profile.allreduce_model`` is
+    ``closed_form`` (the paper's), the ring over the mesh's links when it is ``ring``."""
+    if profile.allreduce_model == "closed_form":
         return paper_allreduce_s(batch_size, model.hidden_size, profile.allreduce_bytes_per_element,
                                  hardware.link_bytes_per_s)
     mesh = mesh if mesh is not None else Mesh(hardware.mesh_x, hardware.mesh_y)

@@ -1,4 +1,4 @@
-"""Attention and memory time per layer, from the authors' end-to-end TBT formula (PAPER.md section 3).
+"""Attention and memory time per layer, from the authors' end-to-end TBT formula (docs/paper.md section 3).
 
     t_attn_mem = A / (D * comp) + M * bytes / (D * BW_mem)     per layer, for all N_layers layers
     A = 3*B*h^2 + 2*B*L*h + B*h^2                               (FLOPs, as the authors write them)

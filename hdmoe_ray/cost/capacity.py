@@ -12,7 +12,7 @@ Each node's stacked DRAM holds (bytes = ``profile.weight_bytes_per_element`` unl
 - KV cache: 2*B*L*h elements per layer at ``attn_bytes_per_element``, split over D.
 
 Embeddings and the LM head are not modelled (the model configs do not carry a vocabulary size).
-The authors never check capacity (PAPER.md section 1); ``physical`` does (``profile.enforce_capacity``).
+The authors never check capacity (docs/paper.md section 1); ``physical`` does (``profile.enforce_capacity``).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, ProfileConfig
+from hdmoe_ray.core.errors import InfeasibleError
+from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.cost.profiles import effective_intermediate_size
-from hdmoe_ray.errors import InfeasibleError
-from hdmoe_ray.strategies.mapping import Mapping
 
 SWIGLU_MATRICES = 3
 ATTENTION_MATRICES = 4

@@ -1,4 +1,4 @@
-"""Expert compute time per node, eq. (1) of the paper (PAPER.md section 3).
+"""Expert compute time per node, eq. (1) of the paper (docs/paper.md section 3).
 
     t_comp = max_c sum_i P[i, c] * f_i * B * FLOPs_per_token / comp
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, ProfileConfig
+from hdmoe_ray.core.errors import MappingError
+from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.cost.profiles import effective_intermediate_size
-from hdmoe_ray.errors import MappingError
-from hdmoe_ray.strategies.mapping import Mapping
 
 
 def expert_flops_per_token(model: ModelConfig, profile: ProfileConfig) -> float:

@@ -1,6 +1,6 @@
 """The leading dense layers' FFN (e.g. DeepSeek-V2-Lite's layer 0), counted only by ``physical``.
 
-The paper's TBT formula (PAPER.md section 3) sums MoE layers and attention/memory only. ``physical``
+The paper's TBT formula (docs/paper.md section 3) sums MoE layers and attention/memory only. ``physical``
 (``profile.include_shared_experts``) also runs each dense layer's FFN tensor-parallel over all D nodes:
 
     t_dense = num_dense_layers * (B * factor*h*IS_dense / (D * comp) + 2 * t_allreduce)

@@ -1,4 +1,4 @@
-"""The two cost profiles (PAPER.md section 8) and the model sizes each one implies.
+"""The two cost profiles (docs/paper.md section 8) and the model sizes each one implies.
 
 ``paper`` reproduces the HD-MoE authors' conventions exactly: 1 byte per element for token traffic and
 the attention/memory terms, 4 bytes per element for TP's all-reduce (eq. 4) and the 4/BW factor of eq. (2),
@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, ProfileConfig
-from hdmoe_ray.errors import UnknownNameError
+from hdmoe_ray.core.registry import Registry
 
 NS_PER_S = 1e9
 
 
 def paper_profile() -> ProfileConfig:
-    """The authors' conventions (PAPER.md section 8): the schema's defaults."""
+    """The authors' conventions (docs/paper.md section 8): the schema's defaults."""
     return ProfileConfig()
 
 
@@ -43,25 +43,26 @@ def physical_profile() -> ProfileConfig:
         hop_latency=True,
         enforce_capacity=True,
         count_broadcast_traffic=True,
+        allreduce_model="ring",
+        combine_phase="simulated",
     )
 
 
-_PROFILES: dict[str, Callable[[], ProfileConfig]] = {"paper": paper_profile, "physical": physical_profile}
+PROFILES: Registry[Callable[[], ProfileConfig]] = Registry("profile")
+PROFILES.add("paper", paper_profile)
+PROFILES.add("physical", physical_profile)
 
 
 def get_profile(name: str) -> ProfileConfig:
     """The named profile; :class:`UnknownNameError` (kind ``profile``) for any other name."""
-    try:
-        return _PROFILES[name]()
-    except KeyError:
-        raise UnknownNameError("profile", name, tuple(_PROFILES)) from None
+    return PROFILES.get(name)()
 
 
 def effective_intermediate_size(model: ModelConfig, profile: ProfileConfig) -> int:
     """IS of one routed expert under ``profile``.
 
     ``paper`` takes ``model.paper_expert_intermediate_size`` when the model sets one (the authors' code
-    uses Qwen2's 18944 instead of the table's 2560, PAPER.md section 2); otherwise the published IS.
+    uses Qwen2's 18944 instead of the table's 2560, docs/paper.md section 2); otherwise the published IS.
     """
     if profile.use_paper_intermediate_size and model.paper_expert_intermediate_size is not None:
         return int(model.paper_expert_intermediate_size)

@@ -1,7 +1,7 @@
 """Mesh geometry: node ids, directional links and dimension-ordered (XY) routes.
 
 Node ``n`` sits at ``(x, y) = (n % mesh_x, n // mesh_x)``. Every pair of neighbours has one link per
-direction. Routes go along X first, then along Y (PAPER.md section 1). All routes are precomputed once
+direction. Routes go along X first, then along Y (docs/paper.md section 1). All routes are precomputed once
 into a CSR table so that traffic can be mapped onto links with array operations.
 """
 
@@ -12,7 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 
 @dataclass(frozen=True, eq=False)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from hdmoe_ray.errors import MappingError
+from hdmoe_ray.core.errors import MappingError
 
 _TIE_SCALE = 1e5  # work is compared after rounding to 1e-5
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing (2^64 / golden ratio)

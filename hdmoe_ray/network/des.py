@@ -1,4 +1,4 @@
-"""Link-level discrete-event simulation (DES) of one all-to-all phase on the mesh (PAPER.md section 3).
+"""Link-level discrete-event simulation (DES) of one all-to-all phase on the mesh (docs/paper.md section 3).
 
 Semantics (the authors' DES): all messages are injected at t = 0 at their source; each is forwarded
 store-and-forward along its XY route; a directional link carries one message at a time at

@@ -14,10 +14,24 @@ term is the store-and-forward time ``h_m * s_m / BW`` of the largest lone messag
 
 from __future__ import annotations
 
+import numpy as np
+
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.loads import check_link_params, last_chunk_bytes, link_load_bytes, message_hops
 from hdmoe_ray.network.result import NetworkResult
 from hdmoe_ray.network.traffic import Messages, node_traffic_bytes
+
+
+def lone_message_s(size_bytes: np.ndarray, hops: np.ndarray, last_chunk_bytes: np.ndarray,
+                   link_bytes_per_s: float, hop_latency_s: float) -> np.ndarray:
+    """Per message, the second term of the bound: ``s/BW + (h - 1) * r/BW + h * lat`` (float64 [M])."""
+    bw = float(link_bytes_per_s)
+    return size_bytes / bw + (hops - 1) * last_chunk_bytes / bw + hops * hop_latency_s
+
+
+def flow_time_s(busiest_link_s: float, hop_latency_s: float, longest_lone_message_s: float) -> float:
+    """The flow model's time of a phase with traffic: ``max(max_l load_l/BW + lat, max_m lone_m)``."""
+    return max(float(busiest_link_s) + hop_latency_s, float(longest_lone_message_s))
 
 
 def simulate_flow(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chunk_bytes: float | None = None,
@@ -34,7 +48,7 @@ def simulate_flow(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, ch
         _, last = last_chunk_bytes(messages.size_bytes, chunk_bytes)
         moving = hops > 0
         if moving.any():
-            lone = (messages.size_bytes / bw + (hops - 1) * last / bw + hops * hop_latency_s)[moving]
-            time_s = max(float(busy.max()) + hop_latency_s, float(lone.max()))
+            lone = lone_message_s(messages.size_bytes, hops, last, bw, hop_latency_s)[moving]
+            time_s = flow_time_s(busy.max(), hop_latency_s, lone.max())
     return NetworkResult(time_s=time_s, link_load_bytes=load, link_busy_s=busy, node_sent_bytes=sent,
                          node_received_bytes=received, num_messages=messages.num_messages, model="flow")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.models import get_network_model
 from hdmoe_ray.network.proxy import comm_proxy_s

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.traffic import Messages
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from hdmoe_ray.errors import ConfigError, UnknownNameError
+from hdmoe_ray.core.registry import Registry
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import simulate_des
 from hdmoe_ray.network.flow import simulate_flow
@@ -23,23 +23,11 @@ class NetworkModel(Protocol):
                  chunk_bytes: float | None = None, hop_latency_s: float = 0.0) -> NetworkResult: ...
 
 
-NETWORK_MODELS: dict[str, NetworkModel] = {}
-
-
-def register_network_model(name: str, model: NetworkModel) -> None:
-    """Add a model under ``name``; registering a name twice raises ConfigError."""
-    if name in NETWORK_MODELS:
-        raise ConfigError("network.model", f"network model {name!r} is already registered")
-    NETWORK_MODELS[name] = model
+NETWORK_MODELS: Registry[NetworkModel] = Registry("network model")
+NETWORK_MODELS.add("des", simulate_des)
+NETWORK_MODELS.add("flow", simulate_flow)
 
 
 def get_network_model(name: str) -> NetworkModel:
     """The model registered as ``name`` (UnknownNameError listing the known names otherwise)."""
-    try:
-        return NETWORK_MODELS[name]
-    except KeyError:
-        raise UnknownNameError("network model", name, list(NETWORK_MODELS)) from None
-
-
-register_network_model("des", simulate_des)
-register_network_model("flow", simulate_flow)
+    return NETWORK_MODELS.get(name)

@@ -6,7 +6,7 @@
 
 ``V_g`` carries the bytes per element: the paper writes ``(4 / BW) * f_g * B * h``, so pass
 ``V_g = f_g * B * h * profile.proxy_bytes_per_element``. The indicator is an OR over g's experts, as the
-authors' code implements (PAPER.md section 8). Computed by the bitmask kernel of ``proxy_batch.py``
+authors' code implements (docs/paper.md section 8). Computed by the bitmask kernel of ``proxy_batch.py``
 (build a ``ProxyTable`` once to evaluate many layers or many candidate mappings).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError, MappingError, TraceError
+from hdmoe_ray.core.errors import ConfigError, MappingError, TraceError
 from hdmoe_ray.network.proxy_batch import node_comm_volume_batch, proxy_table
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from hdmoe_ray.errors import ConfigError, MappingError, TraceError
+from hdmoe_ray.core.errors import ConfigError, MappingError, TraceError
 
 _MAX_MASK_CLUSTERS = 64
 

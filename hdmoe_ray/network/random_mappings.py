@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hdmoe_ray.errors import UnknownNameError
+from hdmoe_ray.core.errors import UnknownNameError
 
 
 def random_ep_share(num_experts: int, num_nodes: int, rng: np.random.Generator) -> np.ndarray:

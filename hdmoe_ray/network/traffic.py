@@ -1,4 +1,4 @@
-"""Messages of the MoE all-to-all on the mesh (PAPER.md section 3, the authors' DES traffic).
+"""Messages of the MoE all-to-all on the mesh (docs/paper.md section 3, the authors' DES traffic).
 
 For every expert group g (a distinct top-k set) with volume ``V_g = f_g * B * h * bytes_per_element``,
 every node holding any expert of g sends ``V_g`` bytes to one aggregator node of g (dispatch); the combine
@@ -18,8 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdmoe_ray.errors import MappingError, TraceError
+from hdmoe_ray.core.errors import MappingError, TraceError
 from hdmoe_ray.network.aggregator import aggregator_nodes, emit_holder_messages
+
+
+def group_volume_bytes(group_tokens: np.ndarray, hidden_size: int, bytes_per_element: int) -> np.ndarray:
+    """Bytes each group sends to its aggregator, ``V_g = tokens_g * h * bytes_per_element`` (eq. 2).
+
+    ``group_tokens`` is f_g * B in expected mode or the group's token count in a sampled batch. The one
+    place this formula lives: the simulator, the tile workers, LinkBalance and gamma's fit all call it.
+    """
+    return np.asarray(group_tokens, dtype=np.float64) * (hidden_size * bytes_per_element)
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,10 +2,10 @@
 
 compute: eq. (1) per node (+ shared experts under ``physical``);
 communication: ring all-reduce (eq. 4) for TP mappings; otherwise the all-to-all of the layer's
-groups timed by the network model (``des`` or ``flow``). Under ``paper`` the layer pays
-``2 * t_dispatch`` (eq. "t_comp + 2*t_comm"); under ``physical`` the combine phase (the same messages
-reversed, which take other XY routes) is simulated too and the layer pays ``t_dispatch + t_combine``.
-Link and node loads returned are those of the simulated phases (dispatch only under ``paper``).
+groups timed by the network model (``des`` or ``flow``). With ``profile.combine_phase=doubled`` (``paper``)
+the layer pays ``2 * t_dispatch`` (eq. "t_comp + 2*t_comm"); with ``simulated`` (``physical``) the combine
+phase (the same messages reversed, which take other XY routes) is simulated too and the layer pays
+``t_dispatch + t_combine``. Link and node loads returned are those of the simulated phases.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
+from hdmoe_ray.core.breakdown import LayerCost
+from hdmoe_ray.core.layer_workload import LayerWorkload
+from hdmoe_ray.core.mapping import LayerMapping
 from hdmoe_ray.cost.allreduce import tp_comm_s
-from hdmoe_ray.cost.breakdown import LayerCost
 from hdmoe_ray.cost.compute import (
     expert_flops_per_token,
     node_compute_from_counts_s,
@@ -26,9 +28,7 @@ from hdmoe_ray.cost.compute import (
 from hdmoe_ray.cost.profiles import hop_latency_s
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.models import get_network_model
-from hdmoe_ray.network.traffic import all_to_all_messages, combine_messages
-from hdmoe_ray.simulation.layer_workload import LayerWorkload
-from hdmoe_ray.strategies.mapping import LayerMapping
+from hdmoe_ray.network.traffic import all_to_all_messages, combine_messages, group_volume_bytes
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class LayerCostModel:
             flops_per_s=hardware.flops_per_s, link_bytes_per_s=hardware.link_bytes_per_s,
             a2a_bytes_per_element=profile.a2a_bytes_per_element, hop_latency_s=hop_latency_s(hardware, profile),
             network_model=network.model, chunk_bytes=network.chunk_bytes,
-            simulate_combine=profile.name != "paper",
+            simulate_combine=profile.combine_phase == "simulated",
             tp_comm_s=tp_comm_s(batch_size, model, hardware, profile, mesh))
 
     def layer_cost(self, work: LayerWorkload, layer_map: LayerMapping) -> LayerCost:
@@ -72,7 +72,7 @@ class LayerCostModel:
                                                        self.flops_per_s)
         if layer_map.comm_pattern == "ring_allreduce":
             return LayerCost(work.layer_id, float(node_compute.max()), self.tp_comm_s, node_compute)
-        volume = work.group_tokens * (self.hidden_size * self.a2a_bytes_per_element)
+        volume = group_volume_bytes(work.group_tokens, self.hidden_size, self.a2a_bytes_per_element)
         messages = all_to_all_messages(work.members, volume, node_share)
         simulate = get_network_model(self.network_model)
         kwargs = dict(chunk_bytes=self.chunk_bytes, hop_latency_s=self.hop_latency_s)

@@ -1,4 +1,4 @@
-"""Expert parallelism (PAPER.md section 6): whole experts on nodes, random physical mapping.
+"""Expert parallelism (docs/paper.md section 6): whole experts on nodes, random physical mapping.
 
 Clusters are D logical slots; ``cluster_to_node`` is a seeded random permutation of the mesh nodes
 (the paper's "random physical mapping"), drawn afresh for every layer from one generator.
@@ -20,54 +20,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdmoe_ray.strategies.balance import greedy_assignment, split_counts
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
-from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
-
-RNG_STREAM = 1
-
-
-def _whole_expert_share(expert_cluster: np.ndarray, num_clusters: int) -> np.ndarray:
-    """[E, C] one-hot share from each expert's cluster (E >= D)."""
-    share = np.zeros((expert_cluster.size, num_clusters))
-    share[np.arange(expert_cluster.size), expert_cluster] = 1.0
-    return share
+from hdmoe_ray.core import random_streams
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
+from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters, random_expert_clusters
+from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext
 
 
-def _split_expert_share(cluster_expert: np.ndarray, num_experts: int) -> np.ndarray:
-    """[E, C] share from each cluster's expert (E < D): an expert's clusters split it evenly."""
-    c = cluster_expert.size
-    share = np.zeros((num_experts, c))
-    share[cluster_expert, np.arange(c)] = 1.0
-    return share / share.sum(axis=1, keepdims=True)
-
-
-def random_expert_clusters(num_experts: int, num_clusters: int, rng: np.random.Generator) -> np.ndarray:
-    """[E, C] share of a shuffled EP placement (module docstring)."""
-    if num_experts >= num_clusters:
-        slots = np.repeat(np.arange(num_clusters), split_counts(num_experts, num_clusters))
-        expert_cluster = np.empty(num_experts, dtype=np.int64)
-        expert_cluster[rng.permutation(num_experts)] = slots
-        return _whole_expert_share(expert_cluster, num_clusters)
-    experts = np.repeat(rng.permutation(num_experts), split_counts(num_clusters, num_experts))
-    return _split_expert_share(experts, num_experts)
-
-
-def balanced_expert_clusters(expert_freq: np.ndarray, num_clusters: int) -> np.ndarray:
-    """[E, C] share of the greedy largest-f_i-first placement under the EP count constraint."""
-    e = expert_freq.size
-    if e < num_clusters:
-        order = np.argsort(-expert_freq, kind="stable")
-        return _split_expert_share(np.repeat(order, split_counts(num_clusters, e)), e)
-    return _whole_expert_share(greedy_assignment(expert_freq, num_clusters), num_clusters)
-
-
-@register_strategy("ep")
+@STRATEGIES.register("ep")
 def ep_mapping(ctx: StrategyContext) -> Mapping:
     """EP per traced layer; ``ctx.strategy.ep_variant`` picks random or balanced expert placement."""
     d, e = ctx.num_nodes, ctx.model.num_experts
     variant = ctx.strategy.ep_variant
-    rng = ctx.rng(RNG_STREAM)
+    rng = ctx.rng(random_streams.EP_PLACEMENT)
     layers = []
     for freq in ctx.expert_freq:
         if variant == "balanced":

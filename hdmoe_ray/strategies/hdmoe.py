@@ -1,8 +1,8 @@
-"""Strategy ``hdmoe`` (PAPER.md section 4): NodeBalance then LinkBalance per MoE layer.
+"""Strategy ``hdmoe`` (docs/paper.md section 4): NodeBalance then LinkBalance per MoE layer.
 
 - ``strategy.mapping_path`` set: the mapping saved by ``hdmoe-optimize`` is loaded and checked against
   the model, the mesh and the trace's layers (:func:`hdmoe_ray.strategies.mapping_io.load_mapping_for`);
-- otherwise every layer is optimised here, in this process (:func:`hdmoe_ray.optim.model_opt.optimize_model`);
+- otherwise every layer is optimised here, in this process (:func:`hdmoe_ray.optimizer.model.optimize_model`);
   ``strategy.node_balance=false`` uses the balanced EP share instead of NodeBalance and
   ``strategy.link_balance=false`` a seeded random cluster -> node permutation (the ablation switches).
 
@@ -11,11 +11,11 @@ LinkBalance optimises against the run's network model (``ctx.network``: ``des`` 
 
 from __future__ import annotations
 
-from hdmoe_ray.strategies.mapping import Mapping
-from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
+from hdmoe_ray.core.mapping import Mapping
+from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext
 
 
-@register_strategy("hdmoe")
+@STRATEGIES.register("hdmoe")
 def hdmoe_mapping(ctx: StrategyContext) -> Mapping:
     """Load ``strategy.mapping_path`` or optimise every traced layer."""
     if ctx.strategy.mapping_path:
@@ -26,7 +26,7 @@ def hdmoe_mapping(ctx: StrategyContext) -> Mapping:
         metadata = dict(mapping.metadata, mapping_path=str(ctx.strategy.mapping_path),
                         config_hash=meta.get("config_hash"))
         return Mapping("hdmoe", mapping.layers, metadata)
-    from hdmoe_ray.optim.model_opt import optimize_model
+    from hdmoe_ray.optimizer.model import optimize_model
 
     result = optimize_model(ctx.groups, ctx.layer_ids, model=ctx.model, hardware=ctx.hardware,
                             profile=ctx.profile, strategy=ctx.strategy, batch_size=ctx.batch_size, seed=ctx.seed,

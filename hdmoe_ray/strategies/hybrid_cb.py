@@ -1,8 +1,8 @@
-"""Hybrid TP-EP, compute-balanced baseline (PAPER.md section 6).
+"""Hybrid TP-EP, compute-balanced baseline (docs/paper.md section 6).
 
-The mesh is cut into R equal contiguous rectangles (:mod:`hdmoe_ray.strategies.regions`; R =
+The mesh is cut into R equal contiguous rectangles (:mod:`hdmoe_ray.optimizer.baselines.regions`; R =
 ``strategy.num_regions`` or 8 for >= 64 experts, 2 below). Per traced layer every expert goes to exactly
-one region so that the largest region load sum f_i is minimised (:mod:`hdmoe_ray.strategies.region_milp`,
+one region so that the largest region load sum f_i is minimised (:mod:`hdmoe_ray.optimizer.baselines.region_milp`,
 HiGHS with ``strategy.milp_time_limit_s`` per layer and ``strategy.milp_gap``), with equal expert counts
 per region (within one when R does not divide E). Inside its region an expert runs tensor-parallel:
 P[i, n] = 1 / |region| on each of the region's nodes. Clusters are the mesh nodes (identity
@@ -14,20 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
-from hdmoe_ray.strategies.region_milp import assign_experts_to_regions
-from hdmoe_ray.strategies.regions import default_num_regions, region_nodes
-from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
+from hdmoe_ray.optimizer.baselines.region_milp import assign_experts_to_regions
+from hdmoe_ray.optimizer.baselines.regions import default_num_regions, region_nodes, region_share
+from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext
 
 
-def region_share(region_of_expert: np.ndarray, regions: np.ndarray, num_nodes: int) -> np.ndarray:
-    """float64 [E, D]: 1/|region| on every node of each expert's region, 0 elsewhere."""
-    member = np.zeros((regions.shape[0], num_nodes))
-    member[np.repeat(np.arange(regions.shape[0]), regions.shape[1]), regions.ravel()] = 1.0 / regions.shape[1]
-    return member[region_of_expert]
-
-
-@register_strategy("hybrid_cb")
+@STRATEGIES.register("hybrid_cb")
 def hybrid_cb_mapping(ctx: StrategyContext) -> Mapping:
     """One region per expert per layer, balanced by the MILP; TP inside regions, EP across them."""
     cfg = ctx.strategy

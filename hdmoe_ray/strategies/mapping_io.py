@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from hdmoe_ray.errors import MappingError
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
+from hdmoe_ray.core.errors import MappingError
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
 
 FORMAT_VERSION = 1
 

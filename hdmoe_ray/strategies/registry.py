@@ -1,72 +1,41 @@
 """The strategy registry, the inputs every strategy sees, and ``build_mapping``.
 
 A strategy is a function ``(StrategyContext) -> Mapping`` registered under a name with
-``@register_strategy("name")`` in its own module (one file, one line to add a member). The built-in
-modules are imported on first lookup, so ``get_strategy("ep")`` works without importing ``ep.py`` first.
+``@STRATEGIES.register("name")`` in its own module (one file, one line to add a member); its options are
+a :class:`~hdmoe_ray.config.strategies.StrategyConfig` subclass registered under the same name in
+:data:`hdmoe_ray.config.strategies.STRATEGY_CONFIGS`. The built-in modules are imported on first
+lookup, so ``STRATEGIES.get("ep")`` works without importing ``ep.py`` first.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig, StrategyConfig
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
+from hdmoe_ray.config.strategies import StrategyConfig, strategy_config_class
+from hdmoe_ray.core import random_streams
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.core.groups import GroupTable
+from hdmoe_ray.core.mapping import Mapping
+from hdmoe_ray.core.registry import Registry
 from hdmoe_ray.cost.capacity import check_capacity
-from hdmoe_ray.errors import ConfigError, HdmoeError, UnknownNameError
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.strategies.mapping import Mapping
-from hdmoe_ray.workload.groups import GroupTable
 
 StrategyFn = Callable[["StrategyContext"], Mapping]
 
-# Modules that register strategies.
-BUILTIN_MODULES = ("hdmoe_ray.strategies.tp", "hdmoe_ray.strategies.ep", "hdmoe_ray.strategies.hybrid_cb",
-                   "hdmoe_ray.strategies.hdmoe")
-
-_REGISTRY: dict[str, StrategyFn] = {}
-
-
-def register_strategy(name: str) -> Callable[[StrategyFn], StrategyFn]:
-    """Decorator registering ``fn`` under ``name``; a second registration of a name raises."""
-
-    def wrap(fn: StrategyFn) -> StrategyFn:
-        if name in _REGISTRY:
-            raise HdmoeError(f"strategy {name!r} is already registered (by {_REGISTRY[name].__module__})")
-        _REGISTRY[name] = fn
-        return fn
-
-    return wrap
-
-
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-
-
-def available_strategies() -> tuple[str, ...]:
-    """Sorted names of every registered strategy."""
-    _load_builtins()
-    return tuple(sorted(_REGISTRY))
-
-
-def get_strategy(name: str) -> StrategyFn:
-    """The strategy registered as ``name``; :class:`UnknownNameError` (kind ``strategy``) otherwise."""
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("strategy", name, tuple(_REGISTRY)) from None
+# name -> strategy function; the built-in modules register themselves on first lookup.
+STRATEGIES: Registry[StrategyFn] = Registry("strategy", builtin_modules=(
+    "hdmoe_ray.strategies.tp", "hdmoe_ray.strategies.ep", "hdmoe_ray.strategies.hybrid_cb",
+    "hdmoe_ray.strategies.hdmoe"))
 
 
 def default_strategy_config(name: str) -> StrategyConfig:
     """The default options of strategy ``name`` (what ``compare=[...]`` runs)."""
-    get_strategy(name)
-    return StrategyConfig(name=name)
+    STRATEGIES.get(name)
+    return strategy_config_class(name)(name=name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,14 +96,14 @@ class StrategyContext:
     def num_nodes(self) -> int:
         return self.hardware.num_nodes
 
-    def rng(self, stream: int = 0) -> np.random.Generator:
-        """A generator seeded by (seed, stream): independent streams for one strategy's draws."""
-        return np.random.default_rng([self.seed, stream])
+    def rng(self, stream_id: int) -> np.random.Generator:
+        """The generator of one named stream (:mod:`hdmoe_ray.core.random_streams`) of this run's seed."""
+        return random_streams.stream(self.seed, stream_id)
 
 
 def build_mapping(ctx: StrategyContext) -> Mapping:
     """Run ``ctx.strategy.name``, validate the mapping, and check capacity when the profile enforces it."""
-    mapping = get_strategy(ctx.strategy.name)(ctx)
+    mapping = STRATEGIES.get(ctx.strategy.name)(ctx)
     mapping.validate(num_experts=ctx.model.num_experts, num_nodes=ctx.num_nodes, layer_ids=ctx.layer_ids)
     if ctx.profile.enforce_capacity:
         check_capacity(mapping, ctx.model, ctx.hardware, ctx.profile, ctx.batch_size)

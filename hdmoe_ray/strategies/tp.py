@@ -1,4 +1,4 @@
-"""Tensor parallelism (PAPER.md section 6): every expert split evenly over all D nodes.
+"""Tensor parallelism (docs/paper.md section 6): every expert split evenly over all D nodes.
 
 P[i, c] = 1/D for every expert and cluster, clusters are the mesh nodes in order (identity
 cluster -> node), and the layer communicates with a ring all-reduce (eq. 4,
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
-from hdmoe_ray.strategies.registry import StrategyContext, register_strategy
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
+from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext
 
 
-@register_strategy("tp")
+@STRATEGIES.register("tp")
 def tp_mapping(ctx: StrategyContext) -> Mapping:
     """P = 1/D everywhere; one identical :class:`LayerMapping` per traced layer."""
     d, e = ctx.num_nodes, ctx.model.num_experts

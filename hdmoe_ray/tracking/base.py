@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hdmoe_ray.config.schemas import TrackingConfig
+from hdmoe_ray.core.registry import Registry
 
 
 class Tracker(Protocol):
@@ -48,12 +49,24 @@ def default_tracking_uri(working_dir: Path | None = None) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def _null_tracker(cfg: TrackingConfig, run_name: str, tags: dict[str, str], parent_run_id: str | None) -> Tracker:
+    return NullTracker()
+
+
+def _mlflow_tracker(cfg: TrackingConfig, run_name: str, tags: dict[str, str], parent_run_id: str | None) -> Tracker:
+    from hdmoe_ray.tracking.mlflow_tracker import MlflowTracker  # MLflow is imported only when used
+
+    return MlflowTracker(uri=cfg.uri or default_tracking_uri(), experiment_name=cfg.experiment_name,
+                         run_name=run_name, tags=tags, parent_run_id=parent_run_id)
+
+
+# ``tracking.name`` -> a factory of started trackers
+TRACKERS: Registry = Registry("tracking")
+TRACKERS.add("none", _null_tracker)
+TRACKERS.add("mlflow", _mlflow_tracker)
+
+
 def make_tracker(cfg: TrackingConfig, run_name: str, *, tags: dict[str, str] | None = None,
                  parent_run_id: str | None = None) -> Tracker:
     """A started tracker for ``cfg`` (an MLflow run when ``cfg.name == 'mlflow'``)."""
-    if cfg.name == "none":
-        return NullTracker()
-    from hdmoe_ray.tracking.mlflow_tracker import MlflowTracker
-
-    return MlflowTracker(uri=cfg.uri or default_tracking_uri(), experiment_name=cfg.experiment_name,
-                         run_name=run_name, tags=tags or {}, parent_run_id=parent_run_id)
+    return TRACKERS.get(cfg.name)(cfg, run_name, tags or {}, parent_run_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 PAGE = 1000
 

@@ -5,7 +5,7 @@
     compose.py      many trial configs fast, with Hydra's own override semantics
     plan.py         the sweep plan on disk (what a resume reads back)
     knobs.py        search spaces from conf/search: config fields and derived knobs (budget split, mesh shape)
-    searcher.py     the GP-BO Tune Searcher (hdmoe_ray.optim.gpbo) with pending points and save/restore
+    searcher.py     the GP-BO Tune Searcher (hdmoe_ray.gpbo.loop) with pending points and save/restore
     trainable.py    one trial = the hdmoe-simulate code path in a (reused) Tune actor; outcome.json markers
     records.py      TrialRecord: what the driver knows of a trial that ended
     trial_log.py    one MLflow child run per trial, written by the driver, idempotent

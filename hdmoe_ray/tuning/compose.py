@@ -15,7 +15,7 @@ import copy
 from collections.abc import Iterator
 
 from hdmoe_ray.config.loading import CONF_DIR, to_run_config
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 
 def _first_line(exc: Exception) -> str:

@@ -12,7 +12,7 @@ import itertools
 import re
 from typing import Any
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 _BARE = re.compile(r"^[A-Za-z0-9_./:+-]+$")
 _KEYWORDS = {"null", "true", "false", "nan", "inf", "-inf"}

@@ -6,7 +6,7 @@ sets several fields from one value:
 - ``compute_share`` s splits a fixed per-node budget between compute and link bandwidth,
   ``hardware.tflops = budget_tflops * s`` and ``hardware.link_gbps = budget_link_gbps * (1 - s)``
   (``knobs.budget_tflops`` / ``knobs.budget_link_gbps``; the defaults 10 and 100 put the paper's
-  2.5 TFLOPS / 75 GB/s and 5 / 50 points on this line, PAPER.md section 1);
+  2.5 TFLOPS / 75 GB/s and 5 / 50 points on this line, docs/paper.md section 1);
 - ``mesh_shape`` ``"XxY"`` sets ``hardware.mesh_x`` / ``hardware.mesh_y`` (a fixed node count when every
   choice has the same X*Y).
 
@@ -20,8 +20,8 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from hdmoe_ray.errors import ConfigError
-from hdmoe_ray.optim.space import Categorical, Continuous, Integer, SearchSpace
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.gpbo.space import Categorical, Continuous, Integer, SearchSpace
 
 DEFAULT_KNOBS = {"budget_tflops": 10.0, "budget_link_gbps": 100.0}
 
@@ -90,6 +90,9 @@ def apply_point(base: dict[str, Any], point: dict[str, Any], knobs: dict[str, An
                 raise ConfigError(f"search.{path}", f"is not a config field (no {part!r} section)")
             node = node[part]
         if parts[-1] not in node:
+            if parts[0] == "strategy" and len(parts) == 2:
+                raise ConfigError(f"search.{path}", f"is not an option of strategy {out['strategy'].get('name')!r} "
+                                                    "(choose the strategy the search tunes: strategy=<name>)")
             raise ConfigError(f"search.{path}", "is not a config field (nor a derived knob: "
                                                 f"{', '.join(DERIVED)})")
         node[parts[-1]] = value

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hdmoe_ray.errors import ConfigError, HdmoeError
-from hdmoe_ray.io_utils import atomic_write_json
+from hdmoe_ray.core.atomic_io import atomic_write_json
+from hdmoe_ray.core.errors import ConfigError, HdmoeError
 
 PLAN_FILE = "plan.json"
 JOB_KEYS = ("grid", "sweep", "search")  # SweepJobConfig keys that are not part of a trial's RunConfig

@@ -34,7 +34,7 @@ class SweepRun:
 
 def ensure_ray(options: dict[str, Any]) -> None:
     """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is already running)."""
-    from hdmoe_ray.engine.ray_runtime import ensure_ray as start_ray
+    from hdmoe_ray.ray_runtime import ensure_ray as start_ray
 
     os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # belt and braces: every path is absolute anyway
     start_ray(num_cpus=options.get("num_cpus"))

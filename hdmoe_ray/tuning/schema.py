@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hdmoe_ray.config.schemas import RunConfig, TrackingConfig
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 SEARCH_ALGORITHMS = ("gp", "random")
 SEARCH_MODES = ("min", "max")
@@ -26,7 +26,7 @@ class SweepOptions:
     resume: str | None = None  # sweep id or sweep folder to resume; every other setting comes from its plan
     id: str | None = None  # sweep id (default: <UTC time>-<hash of the plan>)
     storage_path: str | None = None  # absolute folder of all sweeps (default: <cwd>/outputs/sweeps)
-    job: str = "simulate"  # the job every trial runs: simulate (jobs.simulate.run_simulate) | optimize
+    job: str = "simulate"  # the workflow every trial runs (hdmoe_ray.workflows.WORKFLOWS): simulate | optimize
     max_concurrent: int | None = None  # None: the Ray cluster's CPUs / cpus_per_trial
     cpus_per_trial: float = 1.0
     num_cpus: int | None = None  # local Ray only: CPUs it may use (None: all)

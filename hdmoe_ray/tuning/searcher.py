@@ -1,8 +1,8 @@
-"""A Ray Tune ``Searcher`` on the project's GP-BO core (:class:`hdmoe_ray.optim.gpbo.GPBO`).
+"""A Ray Tune ``Searcher`` on the project's GP-BO core (:class:`hdmoe_ray.gpbo.loop.GPBO`).
 
 Each ``suggest`` asks GP-BO for one point given the points of trials still running (pending points:
 qLogEI fantasises them, so parallel trials spread out); ``on_trial_complete`` tells it the trial's
-metric. The space mixes continuous, integer and categorical dimensions (:mod:`hdmoe_ray.optim.space`).
+metric. The space mixes continuous, integer and categorical dimensions (:mod:`hdmoe_ray.gpbo.space`).
 A trial that failed, or reported a non-finite metric, is recorded as failed; its point is then told to
 the GP with the worst value observed so far (a constraint the GP learns to avoid), or dropped when
 nothing has been observed yet. A trial stopped before it reported (an interrupted sweep) is not told.
@@ -20,7 +20,7 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from hdmoe_ray.optim.space import SearchSpace
+from hdmoe_ray.gpbo.space import SearchSpace
 
 
 class GPSearcher(Searcher):
@@ -76,7 +76,7 @@ class GPSearcher(Searcher):
                 "gpbo": self._optimizer().state_dict()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        from hdmoe_ray.optim.gpbo import GPBO
+        from hdmoe_ray.gpbo.loop import GPBO
 
         self.space = SearchSpace.from_dict(state["space"])
         self._metric, self._mode = state["metric"], state["mode"]
@@ -111,7 +111,7 @@ class GPSearcher(Searcher):
 
     def _optimizer(self):
         if self._opt is None:
-            from hdmoe_ray.optim.gpbo import GPBO, GPBOConfig
+            from hdmoe_ray.gpbo.loop import GPBO, GPBOConfig
 
             self._opt = GPBO(self.space, GPBOConfig(maximize=self._mode == "max", **self._options))
         return self._opt

@@ -14,7 +14,6 @@ experiment state was older. (Delete a trial's ``outcome.json`` to have a resume 
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import time
@@ -22,9 +21,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from hdmoe_ray.tracking.metrics import TOTAL_METRICS
+from hdmoe_ray.workflows import WORKFLOWS
+
 OUTCOME_FILE = "outcome.json"
-JOBS = {"simulate": ("jobs.simulate", "run_simulate"), "optimize": ("jobs.optimize", "run_optimize")}
-TOTALS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us", "dense_us", "max_node_compute_us")
 
 
 def trial_run_dict(config: dict[str, Any]) -> dict[str, Any]:
@@ -36,18 +36,6 @@ def trial_run_dict(config: dict[str, Any]) -> dict[str, Any]:
     return apply_point(config["base"], config["point"], config.get("knobs"))
 
 
-def job_function(name: str):
-    from hdmoe_ray.errors import ConfigError
-
-    if name not in JOBS:
-        raise ConfigError("sweep.job", f"unknown job {name!r}; known: {', '.join(JOBS)}")
-    module, attr = JOBS[name]
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError("sweep.job", f"job {name!r} is not available ({exc})") from exc
-
-
 def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
     """Run (or read back) one trial; returns its outcome (JSON-able, ``status`` FINISHED or FAILED)."""
     trial_dir = Path(config["sweep_dir"]) / "trials" / key
@@ -55,7 +43,7 @@ def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
     if marker.is_file():
         with open(marker) as handle:
             return {**json.load(handle), "cached": True}
-    from hdmoe_ray.io_utils import atomic_write_json
+    from hdmoe_ray.core.atomic_io import atomic_write_json
 
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"key": key, "trial_dir": str(trial_dir)}
@@ -65,9 +53,9 @@ def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
         data = trial_run_dict(config)
         data = {**data, "tracking": {**data["tracking"], "name": "none"}}  # the driver logs to MLflow
         run = run_config_from_dict(data)
-        summary = job_function(config.get("job", "simulate"))(run, trial_dir)
+        summary = WORKFLOWS.get(config.get("job", "simulate"))(run, trial_dir)
         outcome.update(status="FINISHED", summary=summary,
-                       metrics={k: summary[k] for k in TOTALS if summary.get(k) is not None})
+                       metrics={k: summary[k] for k in TOTAL_METRICS if summary.get(k) is not None})
     except Exception as exc:  # noqa: BLE001 - isolate the trial, report the error
         outcome.update(status="FAILED", error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=20), metrics={})
@@ -79,7 +67,7 @@ def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
 def tune_result(outcome: dict[str, Any]) -> dict[str, Any]:
     """What the trial reports to Tune: flat metrics (``tbt_us`` NaN on failure) and the outcome as JSON."""
     metrics = outcome.get("metrics", {})
-    result = {k: float(metrics.get(k, math.nan)) for k in TOTALS}
+    result = {k: float(metrics.get(k, math.nan)) for k in TOTAL_METRICS}
     result.update(hdmoe_status=outcome["status"], hdmoe_key=outcome["key"],
                   trial_wall_s=float(outcome["trial_wall_s"]), hdmoe_cached=bool(outcome.get("cached")),
                   hdmoe_outcome=json.dumps(outcome, default=str))

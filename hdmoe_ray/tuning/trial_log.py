@@ -1,8 +1,7 @@
 """One MLflow child run per trial, written by the driver only (SQLite allows one writer at a time).
 
-Params: the trial's resolved config (flattened) and its overrides; metrics: the summary's totals,
-per-strategy totals and speedups when the trial compared strategies, per-layer compute/communication
-series (steps = layer ids); artifacts: the trial folder (summary.json, mappings, heatmaps) when the
+Params: the trial's resolved config (flattened) and its overrides; metrics and per-layer series named
+by :mod:`hdmoe_ray.tracking.metrics`, as for a single hdmoe-simulate run; artifacts: the trial folder (summary.json, mappings, heatmaps) when the
 driver can see it. Tags name the sweep, the trial and its status (a failed trial's run is FAILED and
 carries its error). Logging is idempotent per trial key: a resumed sweep never duplicates a run.
 """
@@ -13,31 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hdmoe_ray.tracking.metrics import layer_series, summary_metrics
 from hdmoe_ray.tuning.records import TrialRecord
 
-TOTALS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us", "dense_us", "max_node_compute_us", "wall_s")
 TAG_MAX = 5000
-
-
-def trial_metrics(summary: dict[str, Any]) -> dict[str, float]:
-    """Scalar metrics of a job summary (top-level totals, ``<strategy>.<total>``, ``speedup.<strategy>``)."""
-    out = {k: summary[k] for k in TOTALS if isinstance(summary.get(k), (int, float))}
-    for name, fields in summary.get("results", {}).items():
-        out.update({f"{name}.{k}": fields[k] for k in TOTALS if isinstance(fields.get(k), (int, float))})
-    out.update({f"speedup.{name}": v for name, v in summary.get("speedup", {}).items()})
-    return out
-
-
-def layer_series(summary: dict[str, Any]) -> dict[str, tuple[list[float], list[int]]]:
-    """``layer.<strategy>.compute_us`` / ``comm_us`` -> (values, layer ids), as hdmoe-simulate logs them."""
-    per_strategy = dict(summary.get("results") or {summary.get("strategy", "run"): summary})
-    out = {}
-    for name, fields in per_strategy.items():
-        layers = fields.get("per_layer") or []
-        steps = [int(x["layer"]) for x in layers]
-        out[f"layer.{name}.compute_us"] = ([float(x["compute_us"]) for x in layers], steps)
-        out[f"layer.{name}.comm_us"] = ([float(x["comm_us"]) for x in layers], steps)
-    return out
 
 
 class TrialLogger:
@@ -95,7 +73,7 @@ class TrialLogger:
             tags["hdmoe.error"] = record.error[:TAG_MAX]
         params = flatten(record.run) if record.run else {}
         params.update({f"point.{k}": v for k, v in record.label.items()})
-        metrics = trial_metrics(record.summary) if record.summary else {}
+        metrics = summary_metrics(record.summary) if record.summary else {}
         if record.trial_wall_s is not None:
             metrics["trial_wall_s"] = record.trial_wall_s
         trial_dir = Path(record.trial_dir) if self.log_artifacts and record.trial_dir else None

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hdmoe_ray.errors import UnknownNameError
+from hdmoe_ray.core.errors import UnknownNameError
 
 ROOT_ENV = "HDMOE_TRACE_ROOT"
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "data" / "routing_traces"

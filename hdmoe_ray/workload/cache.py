@@ -17,10 +17,10 @@ import os
 import warnings
 from pathlib import Path
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats.parquet import FORMAT_VERSION, read_parquet, write_parquet
 from hdmoe_ray.workload.formats.textio import stem
-from hdmoe_ray.workload.trace import RoutingTrace
 
 CACHE_ENV = "HDMOE_CACHE_DIR"
 CACHE_VERSION = 1  # bump when an importer's output changes for the same input

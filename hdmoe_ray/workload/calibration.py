@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from hdmoe_ray.config.schemas import SyntheticTraceConfig
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload import stats
-from hdmoe_ray.workload.trace import RoutingTrace
 
 # The calibrated knobs are SyntheticTraceConfig's defaults (calibrated with `hdmoe-trace compare`).
 CALIBRATED_KNOBS = dataclasses.asdict(SyntheticTraceConfig())

@@ -14,11 +14,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hdmoe_ray.errors import ConfigError, TraceError, UnknownNameError
+from hdmoe_ray.core.errors import ConfigError, TraceError, UnknownNameError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload import bundled
 from hdmoe_ray.workload.cache import cache_path, load_cached, store_cached
 from hdmoe_ray.workload.formats.registry import detect_format, read_trace
-from hdmoe_ray.workload.trace import RoutingTrace
 
 if TYPE_CHECKING:
     from hdmoe_ray.config.schemas import ModelConfig, WorkloadConfig

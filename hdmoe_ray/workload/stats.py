@@ -1,7 +1,7 @@
 """Statistics of a routing trace, vectorised over tokens (definitions in docs/traces.md, "Statistics").
 
 Per layer l with T tokens, top-k sets S_l(t) and E experts:
-- ``expert_freq``: f_i = |{t : i in S_l(t)}| / T (PAPER.md section 3; sums to k);
+- ``expert_freq``: f_i = |{t : i in S_l(t)}| / T (docs/paper.md section 3; sums to k);
 - ``group_tables`` / ``distinct_groups``: the exact sorted top-k sets g and f_g;
 - ``coactivation``: C[i, j] = share of tokens choosing both i and j (C[i, i] = f_i);
 - ``max_mean_load``: max_i f_i / mean_i f_i (mean f_i = k / E);
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError, TraceError
-from hdmoe_ray.workload.groups import GroupTable, group_table
-from hdmoe_ray.workload.trace import RoutingTrace
+from hdmoe_ray.core.errors import ConfigError, TraceError
+from hdmoe_ray.core.groups import GroupTable, group_table
+from hdmoe_ray.core.trace import RoutingTrace
 
 
 def expert_freq(trace: RoutingTrace) -> np.ndarray:

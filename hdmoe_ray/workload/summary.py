@@ -1,9 +1,9 @@
-"""The JSON-ready summary of a trace that ``hdmoe-trace summary`` prints (DESIGN.md, contract)."""
+"""The JSON-ready summary of a trace that ``hdmoe-trace summary`` prints (docs/contract.md)."""
 
 from __future__ import annotations
 
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.stats import distinct_groups, max_mean_load
-from hdmoe_ray.workload.trace import RoutingTrace
 
 
 def trace_summary(trace: RoutingTrace, *, format: str | None = None) -> dict:

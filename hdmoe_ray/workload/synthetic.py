@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hdmoe_ray.errors import ConfigError
-from hdmoe_ray.workload.trace import RoutingTrace
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.core.trace import RoutingTrace
 
 if TYPE_CHECKING:
     from hdmoe_ray.config.schemas import SyntheticTraceConfig

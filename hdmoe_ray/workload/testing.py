@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdmoe_ray.workload.trace import RoutingTrace
+from hdmoe_ray.core.trace import RoutingTrace
 
 
 def write_hdmoe_json(path: Path, layers: Mapping[int, Sequence[Sequence[int]]]) -> Path:

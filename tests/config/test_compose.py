@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hdmoe_ray.config.loading import CONF_DIR, compose_run_config, flatten, resolved_dict
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 
 GROUPS = ["model", "hardware", "workload", "strategy", "profile", "network", "engine", "tracking",
           "experiment", "debug"]
@@ -67,16 +67,28 @@ def test_overrides_and_overlays():
     ("model.top_k=65", "model.top_k"),
     ("workload.batch_size=0", "workload.batch_size"),
     ("workload.mode=sometimes", "workload.mode"),
-    ("strategy.ep_variant=clever", "strategy.ep_variant"),
-    ("strategy.milp_gap=-0.1", "strategy.milp_gap"),
+    ("strategy=ep strategy.ep_variant=clever", "strategy.ep_variant"),
+    ("strategy=hybrid_cb strategy.milp_gap=-0.1", "strategy.milp_gap"),
     ("network.chunk_bytes=0", "network.chunk_bytes"),
     ("seed=-1", "seed"),
 ])
 def test_bad_values_name_their_field(override, field):
     with pytest.raises(ConfigError) as info:
-        compose_run_config([override])
+        compose_run_config(override.split())
     assert info.value.field == field
     assert field in str(info.value)
+
+
+def test_options_of_another_strategy_fail_at_compose():
+    with pytest.raises(ConfigError, match="ep_variant"):
+        compose_run_config(["strategy=tp", "strategy.ep_variant=balanced"])
+
+
+@pytest.mark.parametrize(("override", "new_key"), [("extra.fanout=serial", "optimize.fanout"),
+                                                   ("strategy.dynamic_experts_per_layer=2", "strategy.dynamic")])
+def test_moved_keys_name_the_new_key(override, new_key):
+    with pytest.raises(ConfigError, match=new_key.replace(".", r"\.")):
+        compose_run_config([override], "optimize")
 
 
 @pytest.mark.parametrize("override", ["model=gpt5", "hardware=quantum", "hardware.warp_drive=1",

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from hdmoe_ray.cost.breakdown import LayerCost, TbtBreakdown
+from hdmoe_ray.core.breakdown import LayerCost, TbtBreakdown
+from hdmoe_ray.core.errors import HdmoeError
 from hdmoe_ray.cost.dense import dense_layers_s
 from hdmoe_ray.cost.profiles import paper_profile, physical_profile
-from hdmoe_ray.errors import HdmoeError
 
 from .conftest import DEEPSEEK, HW_10T_25G
 

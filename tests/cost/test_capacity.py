@@ -5,10 +5,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from hdmoe_ray.core.errors import InfeasibleError
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
 from hdmoe_ray.cost.capacity import check_capacity, node_memory_bytes
 from hdmoe_ray.cost.profiles import paper_profile, physical_profile
-from hdmoe_ray.errors import InfeasibleError
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
 
 from .conftest import DEEPSEEK, HW_10T_25G
 

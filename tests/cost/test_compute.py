@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from hdmoe_ray.core.errors import MappingError
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
 from hdmoe_ray.cost.compute import (
     dense_layer_compute_s,
     expert_flops_per_token,
@@ -13,8 +15,6 @@ from hdmoe_ray.cost.compute import (
     shared_flops_per_token,
 )
 from hdmoe_ray.cost.profiles import paper_profile, physical_profile
-from hdmoe_ray.errors import MappingError
-from hdmoe_ray.strategies.mapping import LayerMapping, Mapping
 
 from .conftest import DEEPSEEK, HW_10T_25G
 

@@ -1,7 +1,8 @@
-"""Profile constants (PAPER.md section 8) and the sizes they imply."""
+"""Profile constants (docs/paper.md section 8) and the sizes they imply."""
 
 import pytest
 
+from hdmoe_ray.core.errors import UnknownNameError
 from hdmoe_ray.cost.profiles import (
     effective_intermediate_size,
     get_profile,
@@ -9,7 +10,6 @@ from hdmoe_ray.cost.profiles import (
     paper_profile,
     physical_profile,
 )
-from hdmoe_ray.errors import UnknownNameError
 
 from .conftest import DEEPSEEK, HW_10T_25G, QWEN2
 

@@ -10,15 +10,15 @@ from hdmoe_ray.config.schemas import (
     ModelConfig,
     NetworkConfig,
     ProfileConfig,
-    StrategyConfig,
     WorkloadConfig,
 )
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.cost.profiles import get_profile
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
-from hdmoe_ray.simulation.layer_workload import prepare_steps, whole_trace_groups
+from hdmoe_ray.simulation.steps import prepare_steps, whole_trace_groups
 from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
-from hdmoe_ray.workload.trace import RoutingTrace
 
 MODEL = ModelConfig(name="m", num_experts=16, top_k=3, num_layers=3, hidden_size=256,
                     expert_intermediate_size=512)
@@ -43,7 +43,7 @@ def build_case(strategy: str, profile: str = "paper", network: str = "des", chun
     steps = prepare_steps(trace, workload, np.random.default_rng(1), groups)
     cost_model = LayerCostModel.from_configs(MODEL, hardware, prof, NetworkConfig(model=network,
                                              chunk_bytes=chunk_bytes), 64, mesh)
-    ctx = StrategyContext.from_groups(MODEL, hardware, prof, StrategyConfig(name=strategy), groups,
+    ctx = StrategyContext.from_groups(MODEL, hardware, prof, strategy_config(strategy), groups,
                                       trace.layer_ids, 64, 0, mesh)
     return cost_model, steps, build_mapping(ctx)
 

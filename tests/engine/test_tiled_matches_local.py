@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hdmoe_ray.config.schemas import EngineConfig
-from hdmoe_ray.engine import get_engine
-from hdmoe_ray.engine.tiled import simulate_steps_in_process
+from hdmoe_ray.simulation.engines import get_engine
+from hdmoe_ray.simulation.engines.tiled import simulate_steps_in_process
 
 
 def assert_same_costs(local, tiled, *, exact_comm: bool):

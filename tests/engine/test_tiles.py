@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.engine.tiles import TilePartition, link_levels
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.simulation.engines.tiled import TilePartition, link_levels
 
 
 @pytest.mark.parametrize("xy", [(1, 1), (2, 2), (4, 8), (8, 4), (3, 5)])

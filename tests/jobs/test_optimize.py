@@ -7,16 +7,16 @@ import json
 import pytest
 
 from hdmoe_ray.config.loading import compose_run_config
-from hdmoe_ray.errors import ConfigError, MappingError
-from jobs.optimize import run_optimize
-from jobs.simulate import run_simulate
+from hdmoe_ray.core.errors import ConfigError, MappingError
+from hdmoe_ray.workflows.optimize import run_optimize
+from hdmoe_ray.workflows.simulate import run_simulate
 
 SMALL = ["debug=default", "strategy.link_balance_evaluations=8", "strategy.link_balance_initial_points=4",
          "strategy.milp_time_limit_s=5"]
 
 
 def optimize(tmp_path, fanout: str, *extra: str) -> dict:
-    run = compose_run_config(SMALL + [f"extra.fanout={fanout}", *extra], config_name="optimize")
+    run = compose_run_config(SMALL + [f"optimize.fanout={fanout}", *extra], config_name="optimize")
     return run_optimize(run, tmp_path)
 
 
@@ -57,5 +57,5 @@ def test_ray_fanout_equals_serial(ray_session, tmp_path):
 def test_optimize_rejects_other_strategies_and_fanouts(tmp_path):
     with pytest.raises(ConfigError, match="strategy"):
         run_optimize(compose_run_config(SMALL + ["strategy=ep"], config_name="optimize"), tmp_path)
-    with pytest.raises(ConfigError, match="extra.fanout"):
+    with pytest.raises(ConfigError, match="optimize.fanout"):
         optimize(tmp_path, "threads")

@@ -11,14 +11,14 @@ import sys
 import pytest
 
 from hdmoe_ray.config.schemas import TrackingConfig
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.tuning.plan import SweepPlan
 from hdmoe_ray.tuning.records import TrialRecord
+from hdmoe_ray.tuning.report import run_report
 from hdmoe_ray.tuning.schema import ReportConfig
+from hdmoe_ray.tuning.sweep import open_parent_run
 from hdmoe_ray.tuning.trial_log import TrialLogger
-from jobs.common import progress_printer
-from jobs.report import run_report
-from jobs.sweep import open_parent_run
+from hdmoe_ray.workflows.job import progress_printer
 
 pytestmark = pytest.mark.slow  # MLflow's SQLite schema takes seconds to create
 

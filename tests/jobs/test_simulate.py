@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from hdmoe_ray.config.loading import compose_run_config
-from hdmoe_ray.errors import ConfigError
-from jobs.simulate import run_simulate
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.workflows.simulate import run_simulate
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACT = ("strategy", "profile", "engine", "tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us",
@@ -21,7 +21,7 @@ CONTRACT = ("strategy", "profile", "engine", "tbt_us", "moe_compute_us", "moe_co
 
 def test_tiny_compare_writes_the_contract(tmp_path):
     run = compose_run_config(["debug=default", "compare=[ep,hybrid_cb]", "hardware.mesh_x=2",
-                              "hardware.mesh_y=4", "model.num_experts=16", "strategy.num_regions=2"])
+                              "hardware.mesh_y=4", "model.num_experts=16"])
     summary = run_simulate(run, tmp_path)
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written["tbt_us"] == pytest.approx(summary["tbt_us"])

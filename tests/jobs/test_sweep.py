@@ -16,9 +16,9 @@ import pytest
 
 from hdmoe_ray.config.loading import compose_run_config
 from hdmoe_ray.config.schemas import TrackingConfig
+from hdmoe_ray.tuning.report import run_report
 from hdmoe_ray.tuning.schema import ReportConfig, register_tuning_configs
-from jobs.report import run_report
-from jobs.sweep import run_sweep
+from hdmoe_ray.tuning.sweep import run_sweep
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(300),
               pytest.mark.xdist_group("ray")]  # one Ray instance: keep these on one xdist worker
@@ -129,7 +129,7 @@ def test_ctrl_c_stops_cleanly_and_resumes(ray_session, tmp_path):
 
 @pytest.mark.parametrize("algorithm, n", [("gp", 6), ("random", 4)])
 def test_search_under_tune(ray_session, tmp_path, algorithm, n):
-    from hdmoe_ray.optim.space import Continuous, SearchSpace
+    from hdmoe_ray.gpbo.space import Continuous, SearchSpace
     from hdmoe_ray.tuning.searcher import GPSearcher
 
     job = sweep_job(["debug=default", "strategy=ep", "search=codesign_budget", f"search.algorithm={algorithm}",

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hdmoe_ray.core.groups import GroupTable, group_table
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.workload.groups import GroupTable, group_table
 
 LAW = Path(__file__).resolve().parents[2] / "hdmoe_ray/data/routing_traces/esft_deepseek_v2_lite/law"
 NUM_EXPERTS, TOP_K = 64, 6

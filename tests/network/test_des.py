@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import link_order, simulate_des
 from hdmoe_ray.network.traffic import Messages, empty_messages

@@ -5,29 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import NETWORK_MODELS as CONFIG_NAMES
-from hdmoe_ray.errors import ConfigError, UnknownNameError
+from hdmoe_ray.core.errors import HdmoeError, UnknownNameError
 from hdmoe_ray.network.des import simulate_des
 from hdmoe_ray.network.flow import simulate_flow
-from hdmoe_ray.network.models import NETWORK_MODELS, get_network_model, register_network_model
+from hdmoe_ray.network.models import NETWORK_MODELS, get_network_model
 from hdmoe_ray.network.random_mappings import random_share
-from hdmoe_ray.network.volumes import expected_group_volume_bytes
+from hdmoe_ray.network.traffic import group_volume_bytes
 
 
 def test_registry():
     assert get_network_model("des") is simulate_des and get_network_model("flow") is simulate_flow
-    assert set(NETWORK_MODELS) == set(CONFIG_NAMES)
+    assert NETWORK_MODELS.names() == ("des", "flow")
     with pytest.raises(UnknownNameError, match="unknown network model 'packet'; known: des, flow"):
         get_network_model("packet")
-    with pytest.raises(ConfigError, match="already registered"):
-        register_network_model("des", simulate_flow)
+    with pytest.raises(HdmoeError, match="already registered"):
+        NETWORK_MODELS.add("des", simulate_flow)
 
 
-def test_expected_volumes():
-    v = expected_group_volume_bytes(np.array([0.25, 0.75]), 128, 2048, 1)
-    np.testing.assert_allclose(v, [0.25 * 128 * 2048, 0.75 * 128 * 2048])
-    with pytest.raises(ConfigError, match="model.hidden_size"):
-        expected_group_volume_bytes(np.array([1.0]), 128, 0, 1)
+def test_group_volumes_are_tokens_times_hidden_times_bytes():
+    v = group_volume_bytes(np.array([0.25, 0.75]) * 128, 2048, 2)
+    np.testing.assert_allclose(v, [0.25 * 128 * 2048 * 2, 0.75 * 128 * 2048 * 2])
 
 
 @pytest.mark.parametrize("kind", ["ep", "hybrid", "sparse"])

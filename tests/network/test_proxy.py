@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import MappingError
+from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.network.proxy import comm_proxy_s, node_comm_volume_bytes
 from hdmoe_ray.network.proxy_batch import comm_proxy_batch_s, node_comm_volume_batch, proxy_table
 

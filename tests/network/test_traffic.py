@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import MappingError, TraceError
+from hdmoe_ray.core.errors import MappingError, TraceError
 from hdmoe_ray.network.aggregator import aggregator_nodes, expert_hashes
 from hdmoe_ray.network.random_mappings import random_share
 from hdmoe_ray.network.traffic import Messages, all_to_all_messages, combine_messages, node_traffic_bytes

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from hdmoe_ray.optim.nb_problem import NodeBalanceProblem
-from hdmoe_ray.workload.groups import group_table
+from hdmoe_ray.core.groups import group_table
+from hdmoe_ray.optimizer.node_balance.problem import NodeBalanceProblem
 
 
 def random_problem(num_experts: int, top_k: int, num_clusters: int, *, seed: int, num_tokens: int = 400,

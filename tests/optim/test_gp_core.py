@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from hdmoe_ray.optim.gp_core import GPSurrogate, log_expected_improvement
+from hdmoe_ray.gpbo.surrogate import GPSurrogate, log_expected_improvement
 
 
 def test_log_ei_matches_botorch():

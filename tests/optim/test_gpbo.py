@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import ConfigError
-from hdmoe_ray.optim.gpbo import GPBO, GPBOConfig
-from hdmoe_ray.optim.space import Categorical, Continuous, Integer, SearchSpace
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.gpbo.loop import GPBO, GPBOConfig
+from hdmoe_ray.gpbo.space import Categorical, Continuous, Integer, SearchSpace
 
 SPACE = SearchSpace((Continuous("x", -2.0, 2.0), Integer("k", 0, 10), Categorical("c", ("a", "b", "c")),
                      Continuous("lr", 1e-4, 1e-1, log=True)))

@@ -5,15 +5,15 @@ import itertools
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.optim.link_balance import LB_METHODS, link_balance
-from hdmoe_ray.optim.perm_encoding import (
+from hdmoe_ray.optimizer.link_balance.encoding import (
     ClusterTraffic,
     permutation_points,
     snap_to_permutation,
     swap_neighbours,
 )
+from hdmoe_ray.optimizer.link_balance.search import LB_METHODS, link_balance
 
 MESH = Mesh(3, 2)  # 6 nodes: 720 permutations, small enough to enumerate
 

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import InfeasibleError, MappingError
-from hdmoe_ray.optim.nb_problem import NodeBalanceProblem, check_share, evaluate_share, lower_bound_s
+from hdmoe_ray.core.errors import InfeasibleError, MappingError
+from hdmoe_ray.optimizer.node_balance.problem import (
+    NodeBalanceProblem,
+    check_share,
+    evaluate_share,
+    lower_bound_s,
+)
 
 from .conftest import brute_force_optimum
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from hdmoe_ray.optim.nb_milp import group_classes, solve_full
-from hdmoe_ray.optim.nb_problem import check_share, evaluate_share, lower_bound_s
-from hdmoe_ray.optim.node_balance import node_balance
+from hdmoe_ray.optimizer.node_balance.milp import group_classes, solve_full
+from hdmoe_ray.optimizer.node_balance.problem import check_share, evaluate_share, lower_bound_s
+from hdmoe_ray.optimizer.node_balance.solve import node_balance
 
 from .conftest import brute_force_optimum, random_problem
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, StrategyConfig
+from hdmoe_ray.core.groups import group_table
 from hdmoe_ray.cost.profiles import paper_profile
 from hdmoe_ray.strategies.registry import StrategyContext
-from hdmoe_ray.workload.groups import group_table
 
 MODELS = {
     "tiny": ModelConfig(),

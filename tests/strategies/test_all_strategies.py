@@ -3,20 +3,20 @@
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import StrategyConfig
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.core.errors import InfeasibleError
 from hdmoe_ray.cost.profiles import physical_profile
-from hdmoe_ray.errors import InfeasibleError
 from hdmoe_ray.strategies.registry import build_mapping
 
 from .conftest import MESHES, MODELS
 
-STRATEGIES = [StrategyConfig(name="tp"), StrategyConfig(name="ep"),
-              StrategyConfig(name="ep", ep_variant="balanced"), StrategyConfig(name="hybrid_cb")]
+STRATEGIES = [strategy_config("tp"), strategy_config("ep"),
+              strategy_config("ep", ep_variant="balanced"), strategy_config("hybrid_cb")]
 
 
 @pytest.mark.parametrize("mesh", sorted(MESHES))
 @pytest.mark.parametrize("model", sorted(MODELS))
-@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: f"{s.name}-{s.ep_variant}")
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: f"{s.name}-{getattr(s, 'ep_variant', '')}")
 def test_mapping_validates_and_is_deterministic(context_factory, model, mesh, strategy):
     ctx = context_factory(MODELS[model], MESHES[mesh], strategy, seed=11)
     first = build_mapping(ctx)
@@ -32,10 +32,10 @@ def test_mapping_validates_and_is_deterministic(context_factory, model, mesh, st
 
 
 def test_capacity_is_enforced_under_physical(context_factory):
-    ctx = context_factory(MODELS["deepseek"], (4, 8), StrategyConfig(name="ep"), profile=physical_profile(),
+    ctx = context_factory(MODELS["deepseek"], (4, 8), strategy_config("ep"), profile=physical_profile(),
                           capacity_gb=0.1)
     with pytest.raises(InfeasibleError) as err:
         build_mapping(ctx)
     assert err.value.constraint == "capacity"
-    ok = context_factory(MODELS["deepseek"], (4, 8), StrategyConfig(name="ep"), profile=physical_profile())
+    ok = context_factory(MODELS["deepseek"], (4, 8), strategy_config("ep"), profile=physical_profile())
     assert build_mapping(ok).strategy == "ep"

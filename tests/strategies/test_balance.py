@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hdmoe_ray.strategies.balance import bin_loads, greedy_assignment, improve_by_swaps, split_counts
+from hdmoe_ray.optimizer.baselines.balance import bin_loads, greedy_assignment, improve_by_swaps, split_counts
 
 
 def test_greedy_lpt_by_hand():

@@ -5,15 +5,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import ModelConfig, StrategyConfig
-from hdmoe_ray.strategies.balance import split_counts
-from hdmoe_ray.strategies.ep import balanced_expert_clusters, random_expert_clusters
+from hdmoe_ray.config.schemas import ModelConfig
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.optimizer.baselines.balance import split_counts
+from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters, random_expert_clusters
 from hdmoe_ray.strategies.registry import build_mapping
 
 from .conftest import MODELS
 
-RANDOM = StrategyConfig(name="ep")
-BALANCED = StrategyConfig(name="ep", ep_variant="balanced")
+RANDOM = strategy_config("ep")
+BALANCED = strategy_config("ep", ep_variant="balanced")
 
 
 @pytest.mark.parametrize("mesh, per_node", [((4, 8), 2), ((4, 4), 4)])

@@ -5,18 +5,19 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, StrategyConfig
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.core.errors import InfeasibleError, MappingError
 from hdmoe_ray.cost.profiles import physical_profile
-from hdmoe_ray.errors import InfeasibleError, MappingError
-from hdmoe_ray.optim.problem_build import experts_per_node_budget, load_cap
-from hdmoe_ray.strategies.ep import balanced_expert_clusters
+from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters
+from hdmoe_ray.optimizer.node_balance.build import experts_per_node_budget, load_cap
 from hdmoe_ray.strategies.mapping_io import load_mapping, save_mapping
 from hdmoe_ray.strategies.registry import build_mapping
 
 from .conftest import make_context
 
 TINY = ModelConfig()  # 8 experts, top-2
-FAST = StrategyConfig(name="hdmoe", milp_time_limit_s=3.0, link_balance_evaluations=8,
+FAST = strategy_config("hdmoe", milp_time_limit_s=3.0, link_balance_evaluations=8,
                       link_balance_initial_points=3, link_balance_method="gp_swap")
 
 

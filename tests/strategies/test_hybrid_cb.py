@@ -5,16 +5,16 @@ import itertools
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import StrategyConfig
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.strategies.region_milp import assign_experts_to_regions, solve_region_milp
-from hdmoe_ray.strategies.regions import default_num_regions, region_grid, region_nodes
+from hdmoe_ray.optimizer.baselines.region_milp import assign_experts_to_regions, solve_region_milp
+from hdmoe_ray.optimizer.baselines.regions import default_num_regions, region_grid, region_nodes
 from hdmoe_ray.strategies.registry import build_mapping
 
 from .conftest import MODELS
 
-HYBRID = StrategyConfig(name="hybrid_cb")
+HYBRID = strategy_config("hybrid_cb")
 
 
 def _is_rectangle(mesh, nodes):
@@ -40,7 +40,7 @@ def test_default_region_counts():
 
 @pytest.mark.parametrize("regions", [3, 5, 64])
 def test_regions_not_dividing_the_mesh_raise(context_factory, regions):
-    ctx = context_factory(MODELS["deepseek"], (4, 8), StrategyConfig(name="hybrid_cb", num_regions=regions))
+    ctx = context_factory(MODELS["deepseek"], (4, 8), strategy_config("hybrid_cb", num_regions=regions))
     with pytest.raises(ConfigError) as err:
         build_mapping(ctx)
     assert err.value.field == "strategy.num_regions" and "4x8" in str(err.value)

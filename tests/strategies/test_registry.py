@@ -3,40 +3,41 @@
 import numpy as np
 import pytest
 
-from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, StrategyConfig
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig
+from hdmoe_ray.config.strategies import STRATEGY_CONFIGS, strategy_config
+from hdmoe_ray.core.errors import ConfigError, HdmoeError, UnknownNameError
 from hdmoe_ray.cost.profiles import paper_profile
-from hdmoe_ray.errors import ConfigError, HdmoeError, UnknownNameError
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.strategies import registry
-from hdmoe_ray.strategies.registry import (
-    StrategyContext,
-    available_strategies,
-    default_strategy_config,
-    get_strategy,
-    register_strategy,
-)
+from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext, default_strategy_config
 
 
 def test_builtins_are_registered_without_importing_them():
-    assert {"tp", "ep", "hybrid_cb"} <= set(available_strategies())
-    assert callable(get_strategy("hybrid_cb"))
+    assert {"tp", "ep", "hybrid_cb", "hdmoe"} <= set(STRATEGIES.names())
+    assert callable(STRATEGIES.get("hybrid_cb"))
+
+
+def test_every_strategy_has_its_config_class_and_back():
+    assert STRATEGIES.names() == STRATEGY_CONFIGS.names()
+    for name in STRATEGIES.names():
+        assert default_strategy_config(name).name == name
 
 
 def test_unknown_strategy_names_the_known_ones():
     with pytest.raises(UnknownNameError) as err:
-        get_strategy("nope")
+        STRATEGIES.get("nope")
     assert err.value.kind == "strategy" and "ep" in err.value.known
     with pytest.raises(UnknownNameError):
         default_strategy_config("nope")
 
 
 def test_duplicate_registration_raises(monkeypatch):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    register_strategy("test_only")(lambda ctx: None)
+    STRATEGIES.names()  # the built-ins are loaded before the registry is copied
+    monkeypatch.setattr(STRATEGIES, "_members", dict(STRATEGIES._members))
+    STRATEGIES.register("test_only")(lambda ctx: None)
     with pytest.raises(HdmoeError, match="already registered"):
-        register_strategy("test_only")(lambda ctx: None)
+        STRATEGIES.register("test_only")(lambda ctx: None)
     with pytest.raises(HdmoeError, match="'tp' is already registered"):
-        register_strategy("tp")(lambda ctx: None)
+        STRATEGIES.register("tp")(lambda ctx: None)
 
 
 def test_default_strategy_config_carries_the_name():
@@ -47,7 +48,7 @@ def test_default_strategy_config_carries_the_name():
 def _ctx(**overrides):
     model = ModelConfig()
     kwargs = {"model": model, "hardware": HardwareConfig(mesh_x=2, mesh_y=2), "profile": paper_profile(),
-              "strategy": StrategyConfig(), "mesh": Mesh(2, 2), "expert_freq": np.full((1, 8), 0.25),
+              "strategy": strategy_config("tp"), "mesh": Mesh(2, 2), "expert_freq": np.full((1, 8), 0.25),
               "groups": (None,), "layer_ids": (0,), "batch_size": 4}
     kwargs.update(overrides)
     return StrategyContext(**kwargs)

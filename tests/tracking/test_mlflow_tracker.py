@@ -39,7 +39,7 @@ def test_job_tracker_marks_failed_on_exception(tmp_path):
     from mlflow import MlflowClient
 
     from hdmoe_ray.config.loading import compose_run_config
-    from jobs.common import job_tracker
+    from hdmoe_ray.workflows.job import tracked_run as job_tracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run = compose_run_config(["model=tiny", "tracking=mlflow", f"tracking.uri={uri}"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hdmoe_ray.config.loading import compose_run_config, resolved_dict
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.tuning.compose import TrialComposer, hydra_context
 from hdmoe_ray.tuning.schema import register_tuning_configs
 
@@ -14,7 +14,7 @@ CASES = [["seed=5"],  # workload.seed interpolates ${seed}
          ["model=mixtral_8x7b", "workload.batch_size=16"],
          ["strategy=ep", "strategy.ep_variant=balanced", "seed=2"],
          ["hardware=hdmoe_5t_50g", "hardware.tflops=3.0", "workload.trace_path=null"],
-         ["+extra.note=x", "compare=[ep]"]]
+         ["optimize.fanout=serial", "compare=[ep]"]]
 
 
 @pytest.fixture(scope="module")

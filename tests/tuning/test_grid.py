@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.tuning.grid import expand_grid, format_override, grid_axes, label_text, trial_overrides
 
 

@@ -6,8 +6,9 @@ import pytest
 
 from hdmoe_ray.config.loading import resolved_dict, run_config_from_dict
 from hdmoe_ray.config.schemas import RunConfig
-from hdmoe_ray.errors import ConfigError
-from hdmoe_ray.optim.space import Categorical, Continuous, Integer
+from hdmoe_ray.config.strategies import strategy_config
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.gpbo.space import Categorical, Continuous, Integer
 from hdmoe_ray.tuning.knobs import apply_point, build_space, point_updates
 
 
@@ -42,7 +43,7 @@ def test_mesh_shape_and_plain_fields():
 
 
 def test_apply_point_builds_a_valid_config_without_touching_the_base():
-    base = resolved_dict(RunConfig())
+    base = resolved_dict(RunConfig(strategy=strategy_config("hybrid_cb")))
     out = apply_point(base, {"compute_share": 0.25, "mesh_shape": "2x16", "strategy.num_regions": 4})
     run = run_config_from_dict(out)
     assert (run.hardware.tflops, run.hardware.link_gbps) == pytest.approx((2.5, 75.0))

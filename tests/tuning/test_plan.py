@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hdmoe_ray.config.loading import CONF_DIR, compose_run_config, run_config_from_dict
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.tuning.plan import SweepPlan, compose_trials, load_plan, save_plan, with_parent_run
 from hdmoe_ray.tuning.schema import SweepJobConfig, register_tuning_configs
 
@@ -83,7 +83,8 @@ def test_every_bundled_search_space_builds_valid_configs(name):
     from hdmoe_ray.tuning.knobs import apply_point, build_space
     from hdmoe_ray.tuning.plan import run_dict_of
 
-    job = compose_run_config([f"search={name}"], "sweep")
+    strategy = {"hybrid_knobs": "hdmoe", "hybrid_regions": "hybrid_cb"}.get(name, "tp")
+    job = compose_run_config([f"search={name}", f"strategy={strategy}"], "sweep")
     space = build_space(job.search.dims)
     base = run_dict_of(job)
     for point in space.sample(np.random.default_rng(0), 5):

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from hdmoe_ray.optim.space import Categorical, Continuous, Integer, SearchSpace
+from hdmoe_ray.gpbo.space import Categorical, Continuous, Integer, SearchSpace
 from hdmoe_ray.tuning.searcher import GPSearcher
 
 

@@ -27,10 +27,10 @@ def test_trial_runs_simulate_and_is_not_rerun(tmp_path, tiny_run, monkeypatch):
     assert (trial_dir / OUTCOME_FILE).is_file()
     assert first["summary"]["config"]["tracking"]["name"] == "none"  # only the driver logs to MLflow
 
-    def boom(name):
+    def boom(run, out_dir):
         raise AssertionError("a finished trial must not run again")
 
-    monkeypatch.setattr(trainable, "job_function", boom)
+    monkeypatch.setitem(trainable.WORKFLOWS._members, "simulate", boom)
     again = execute_trial(config, "t000")
     assert again["cached"] and again["metrics"] == first["metrics"]
 
@@ -48,7 +48,7 @@ def test_failure_is_reported_not_raised(tmp_path, tiny_run):
 
 def test_unknown_job_fails_the_trial_only(tmp_path, tiny_run):
     out = execute_trial({"key": "t2", "run": tiny_run, "sweep_dir": str(tmp_path), "job": "nope"}, "t2")
-    assert out["status"] == "FAILED" and "sweep.job" in out["error"]
+    assert out["status"] == "FAILED" and "unknown workflow 'nope'" in out["error"]
 
 
 def test_search_trial_config_is_base_plus_point(tiny_run):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from hdmoe_ray.tracking.metrics import layer_series
+from hdmoe_ray.tracking.metrics import summary_metrics as trial_metrics
 from hdmoe_ray.tuning.records import TrialRecord
-from hdmoe_ray.tuning.trial_log import TrialLogger, layer_series, trial_metrics
+from hdmoe_ray.tuning.trial_log import TrialLogger
 
 SUMMARY = {"strategy": "ep", "tbt_us": 10.0, "moe_compute_us": 2.0, "moe_comm_us": 3.0, "attn_mem_us": 5.0,
            "dense_us": 0.0, "wall_s": 0.5, "per_layer": [{"layer": 1, "compute_us": 1.0, "comm_us": 1.5},

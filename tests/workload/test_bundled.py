@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hdmoe_ray.errors import UnknownNameError
+from hdmoe_ray.core.errors import UnknownNameError
 from hdmoe_ray.workload import bundled
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
 from hdmoe_ray.workload.bundled import bundled_trace
 from hdmoe_ray.workload.formats import detect_format, read_trace
 from hdmoe_ray.workload.testing import write_hdmoe_json

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import TraceError, UnknownNameError
+from hdmoe_ray.core.errors import TraceError, UnknownNameError
 from hdmoe_ray.workload import loader
 from hdmoe_ray.workload.formats import format_names, registry
 from hdmoe_ray.workload.formats import parquet as parquet_format
@@ -31,12 +31,12 @@ def _files(folder):
 
 def _break_reader(monkeypatch, name):
     format_names()  # load the built-in formats
-    original = registry._REGISTRY[name]
+    original = registry.FORMATS.get(name)
 
     def boom(*args, **kwargs):
         raise AssertionError("the source was parsed although the cache should have answered")
 
-    monkeypatch.setitem(registry._REGISTRY, name, TraceFormat(name, boom, original.detect))
+    monkeypatch.setitem(registry.FORMATS._members, name, TraceFormat(name, boom, original.detect))
 
 
 def test_miss_writes_one_cache_file_then_hit_skips_parsing(tmp_path, cache, monkeypatch):

@@ -9,12 +9,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats import detect_format, read_trace
 from hdmoe_ray.workload.formats import parquet as parquet_format
 from hdmoe_ray.workload.formats.parquet import read_parquet, write_parquet
 from hdmoe_ray.workload.testing import tiny_trace
-from hdmoe_ray.workload.trace import RoutingTrace
 
 
 def _full_trace() -> RoutingTrace:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hdmoe_ray.errors import HdmoeError, TraceError, UnknownNameError
+from hdmoe_ray.core.errors import HdmoeError, TraceError, UnknownNameError
 from hdmoe_ray.workload.formats import detect_format, format_names, get_format, register_format, registry
 
 
@@ -19,7 +19,8 @@ def test_duplicate_name_raises():
 
 
 def test_a_new_format_registers_in_one_line(monkeypatch, tmp_path):
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    registry.format_names()  # the built-ins are loaded before the registry is copied
+    monkeypatch.setattr(registry.FORMATS, "_members", dict(registry.FORMATS._members))
     register_format("my_fmt", detect=lambda path: path.suffix == ".mine")(lambda path, **kw: "read")
     (tmp_path / "t.mine").write_text("x")
     assert detect_format(tmp_path / "t.mine") == "my_fmt"

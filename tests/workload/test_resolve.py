@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hdmoe_ray.config.schemas import ModelConfig, SyntheticTraceConfig, WorkloadConfig
-from hdmoe_ray.errors import ConfigError, UnknownNameError
+from hdmoe_ray.core.errors import ConfigError, UnknownNameError
 from hdmoe_ray.workload.loader import resolve_trace
 from hdmoe_ray.workload.testing import write_hdmoe_json
 

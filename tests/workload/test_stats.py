@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdmoe_ray.errors import ConfigError, TraceError
+from hdmoe_ray.core.errors import ConfigError, TraceError
 from hdmoe_ray.workload import stats
 from hdmoe_ray.workload.testing import tiny_trace
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hdmoe_ray.config.schemas import SyntheticTraceConfig
-from hdmoe_ray.errors import ConfigError
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.workload import stats
 from hdmoe_ray.workload.calibration import CALIBRATED_KNOBS
 from hdmoe_ray.workload.synthetic import ar1, generate_synthetic_trace

@@ -24,10 +24,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
 from hdmoe_ray.workload.formats.textio import check_distinct_experts, read_bytes, read_text
-from hdmoe_ray.workload.trace import RoutingTrace
 
 FORMAT = "esft_tsv"
 DEFAULT_TOP_K = 6  # DeepSeek-V2-Lite routes each token to 6 of 64 experts

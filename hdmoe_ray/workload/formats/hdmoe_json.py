@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
 from hdmoe_ray.workload.formats.textio import check_distinct_experts, read_bytes, stem
-from hdmoe_ray.workload.trace import RoutingTrace
 
 FORMAT = "hdmoe_json"
 # Routed experts of the models the authors traced, keyed by the last "_" part of their file names.

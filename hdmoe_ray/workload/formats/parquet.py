@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
-from hdmoe_ray.workload.trace import RoutingTrace
 
 FORMAT = "parquet"
 FORMAT_VERSION = 1

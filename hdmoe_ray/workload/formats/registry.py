@@ -8,17 +8,14 @@ importing ``parquet.py`` first.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hdmoe_ray.errors import HdmoeError, TraceError, UnknownNameError
-from hdmoe_ray.workload.trace import RoutingTrace
-
-BUILTIN_MODULES = ("hdmoe_ray.workload.formats.parquet", "hdmoe_ray.workload.formats.hdmoe_json",
-                   "hdmoe_ray.workload.formats.esft_tsv")
+from hdmoe_ray.core.errors import TraceError
+from hdmoe_ray.core.registry import Registry
+from hdmoe_ray.core.trace import RoutingTrace
 
 
 class TraceReader(Protocol):
@@ -39,40 +36,29 @@ class TraceFormat:
     detect: Callable[[Path], bool]
 
 
-_REGISTRY: dict[str, TraceFormat] = {}
+FORMATS: Registry[TraceFormat] = Registry("trace format", builtin_modules=(
+    "hdmoe_ray.workload.formats.parquet", "hdmoe_ray.workload.formats.hdmoe_json",
+    "hdmoe_ray.workload.formats.esft_tsv"))
 
 
 def register_format(name: str, *, detect: Callable[[Path], bool]) -> Callable[[TraceReader], TraceReader]:
     """Decorator registering a reader under ``name``; registering a name twice raises HdmoeError."""
 
     def wrap(read: TraceReader) -> TraceReader:
-        if name in _REGISTRY:
-            raise HdmoeError(f"trace format {name!r} is already registered "
-                             f"(by {_REGISTRY[name].read.__module__})")
-        _REGISTRY[name] = TraceFormat(name, read, detect)
+        FORMATS.add(name, TraceFormat(name, read, detect))
         return read
 
     return wrap
 
 
-def _load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-
-
 def format_names() -> tuple[str, ...]:
     """Sorted names of every registered format."""
-    _load_builtins()
-    return tuple(sorted(_REGISTRY))
+    return FORMATS.names()
 
 
 def get_format(name: str) -> TraceFormat:
     """The format registered as ``name``; UnknownNameError (kind ``trace format``) otherwise."""
-    _load_builtins()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("trace format", name, list(_REGISTRY)) from None
+    return FORMATS.get(name)
 
 
 def detect_format(path: str | Path) -> str:
@@ -81,14 +67,13 @@ def detect_format(path: str | Path) -> str:
     Raises:
         TraceError: the path does not exist, or no registered format recognises it.
     """
-    _load_builtins()
     path = Path(path)
     if not path.exists():
         raise TraceError("no such file or folder", path=str(path))
-    for fmt in _REGISTRY.values():
+    for fmt in FORMATS.members():
         if fmt.detect(path):
             return fmt.name
-    raise TraceError(f"cannot tell the trace format from the path; known formats: {', '.join(sorted(_REGISTRY))} "
+    raise TraceError(f"cannot tell the trace format from the path; known formats: {', '.join(FORMATS.names())} "
                      "(.parquet, .json[.gz], or a folder of expert_weights_<layer>.txt[.gz])", path=str(path))
 
 

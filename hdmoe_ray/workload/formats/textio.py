@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdmoe_ray.errors import TraceError
+from hdmoe_ray.core.errors import TraceError
 
 GZIP_MAGIC = b"\x1f\x8b"
 

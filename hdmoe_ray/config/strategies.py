@@ -1,0 +1,136 @@
+"""One frozen config dataclass per mapping strategy, registered under the strategy's name.
+
+``conf/strategy/<name>.yaml`` only picks the schema (``defaults: [<name>_schema]``); every default lives
+here. A run's ``strategy`` field holds the subclass of the chosen strategy, so a key another strategy owns
+fails at compose time (``strategy=tp strategy.ep_variant=balanced``: "Key 'ep_variant' not in
+'TpConfig'"). The implementations register under the same names in
+:data:`hdmoe_ray.strategies.registry.STRATEGIES` (a test holds the two registries equal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hdmoe_ray.config.validate import one_of, positive, positive_int
+from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.core.registry import Registry
+
+STRATEGY_CONFIGS: Registry[type] = Registry("strategy")
+
+EP_VARIANTS = ("random", "balanced")
+LINK_BALANCE_METHODS = ("gp_swap", "gp_hungarian", "random", "anneal")
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    """The options every strategy has: its registered ``name``."""
+
+    name: str = "tp"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError("strategy.name", f"must be a strategy name, got {self.name!r}")
+
+
+@STRATEGY_CONFIGS.register("tp")
+@dataclass(frozen=True)
+class TpConfig(StrategyConfig):
+    """Tensor parallelism: no option."""
+
+    name: str = "tp"
+
+
+@STRATEGY_CONFIGS.register("ep")
+@dataclass(frozen=True)
+class EpConfig(StrategyConfig):
+    """Expert parallelism: whole experts on nodes, random physical mapping."""
+
+    name: str = "ep"
+    ep_variant: str = "random"  # random: experts shuffled by the seed | balanced: greedy largest-f_i-first
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("strategy", "ep_variant", self.ep_variant, EP_VARIANTS)
+
+
+@dataclass(frozen=True)
+class RegionMilpOptions:
+    """HiGHS limits shared by the strategies that solve a MILP per layer."""
+
+    milp_time_limit_s: float = 10.0  # per layer; NodeBalance's work is step-bounded, this only caps it
+    milp_gap: float = 0.05  # relative MIP gap at which HiGHS stops
+
+    def _check_milp(self) -> None:
+        positive("strategy", "milp_time_limit_s", self.milp_time_limit_s)
+        positive("strategy", "milp_gap", self.milp_gap, allow_zero=True)
+
+
+@STRATEGY_CONFIGS.register("hybrid_cb")
+@dataclass(frozen=True)
+class HybridCbConfig(RegionMilpOptions, StrategyConfig):
+    """Compute-balanced hybrid: TP inside R mesh regions, experts assigned to regions by a MILP."""
+
+    name: str = "hybrid_cb"
+    num_regions: int | None = None  # None: 8 for >= 64 experts, 2 below (docs/paper.md, baselines)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_milp()
+        if self.num_regions is not None:
+            positive_int("strategy", "num_regions", self.num_regions, what="a positive integer or null")
+
+
+@STRATEGY_CONFIGS.register("hdmoe")
+@dataclass(frozen=True)
+class HdmoeConfig(RegionMilpOptions, StrategyConfig):
+    """HD-MoE's offline mapping: NodeBalance then LinkBalance per MoE layer (or a saved mapping)."""
+
+    name: str = "hdmoe"
+    node_balance: bool = True  # false: the balanced EP share instead (ablation)
+    link_balance: bool = True  # false: a seeded random cluster -> node permutation (ablation)
+    mapping_path: str | None = None  # reuse a mapping saved by hdmoe-optimize
+    load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
+    link_balance_evaluations: int = 70
+    link_balance_initial_points: int = 10
+    link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._check_milp()
+        positive("strategy", "load_cap_factor", self.load_cap_factor)
+        for name in ("link_balance_evaluations", "link_balance_initial_points"):
+            positive_int("strategy", name, getattr(self, name))
+        if self.link_balance_initial_points > self.link_balance_evaluations:
+            raise ConfigError("strategy.link_balance_initial_points", "must not exceed link_balance_evaluations")
+        one_of("strategy", "link_balance_method", self.link_balance_method, LINK_BALANCE_METHODS)
+
+
+# Keys that moved or are not built yet: a user typing one gets a message naming the new key.
+MOVED_STRATEGY_KEYS = {
+    "dynamic_experts_per_layer": "online dynamic placement is not built yet; it will take "
+                                 "strategy.dynamic.enabled=true strategy.dynamic.experts_per_layer=<k> "
+                                 "(with strategy=hdmoe)",
+}
+
+
+def strategy_config_class(name: str) -> type[StrategyConfig]:
+    """The config dataclass of strategy ``name`` (UnknownNameError listing the known names)."""
+    return STRATEGY_CONFIGS.get(name)
+
+
+def strategy_config_from_dict(data: dict) -> StrategyConfig:
+    """``{"name": "ep", "ep_variant": "balanced"}`` -> EpConfig(...), naming a key the strategy lacks."""
+    name = data.get("name", "tp")
+    cls = strategy_config_class(name)
+    known = set(cls.__dataclass_fields__)
+    for key in data:
+        if key not in known:
+            hint = MOVED_STRATEGY_KEYS.get(key)
+            raise ConfigError(f"strategy.{key}", hint or f"strategy {name!r} has no option {key!r}; its options: "
+                                                         f"{', '.join(sorted(known))}")
+    return cls(**data)
+
+
+def strategy_config(name: str, **options) -> StrategyConfig:
+    """The config of strategy ``name`` with ``options`` set: ``strategy_config("ep", ep_variant="balanced")``."""
+    return strategy_config_from_dict({"name": name, **options})

@@ -1,0 +1,43 @@
+"""One MoE layer's work in one decode step: the groups it routes and the tokens of each group and expert.
+
+``expected`` mode builds it from whole-trace statistics (every group g carries f_g*B tokens, every expert
+f_i*B), as the paper's offline optimisation does; ``sampled`` mode from the counts of a real batch of B
+tokens (:mod:`hdmoe_ray.simulation.steps`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdmoe_ray.core.groups import GroupTable
+
+
+@dataclass(frozen=True, eq=False)
+class LayerWorkload:
+    """One MoE layer's work in one decode step of B tokens.
+
+    Attributes:
+        layer_id: the model's layer index.
+        groups: the distinct top-k sets (members [G, k]).
+        members: bool [G, E] membership matrix of ``groups``.
+        group_tokens: float64 [G], tokens of the step choosing g (f_g*B, or a count when sampled).
+        expert_tokens: float64 [E], tokens of the step routed to expert i (f_i*B, or a count).
+    """
+
+    layer_id: int
+    groups: GroupTable
+    members: np.ndarray
+    group_tokens: np.ndarray
+    expert_tokens: np.ndarray
+
+
+def layer_workload_from_tokens(layer_id: int, groups: GroupTable, group_tokens: np.ndarray) -> LayerWorkload:
+    members = groups.membership()
+    return LayerWorkload(layer_id, groups, members, group_tokens, group_tokens @ members)
+
+
+def expected_layer_workload(groups: GroupTable, layer_id: int, batch_size: int) -> LayerWorkload:
+    """Expected traffic of one layer for a batch of B tokens: every group carries f_g * B tokens."""
+    return layer_workload_from_tokens(layer_id, groups, groups.freq * float(batch_size))

@@ -1,0 +1,116 @@
+"""Offline optimisation of one MoE layer: NodeBalance then LinkBalance (docs/paper.md section 4).
+
+:func:`optimize_layer` is a pure function of plain, picklable inputs (configs, one GroupTable, gamma,
+seed) so that a Ray task can run it per layer; it imports neither Ray nor MLflow.
+
+LinkBalance's cost is the layer's all-to-all time exactly as the simulator times it
+(:meth:`hdmoe_ray.simulation.layer_cost.LayerCostModel.layer_cost`: messages of the expected traffic,
+the configured network model, ``2 * dispatch`` under ``paper``), so what is optimised is what is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
+from hdmoe_ray.config.strategies import StrategyConfig
+from hdmoe_ray.core.groups import GroupTable
+from hdmoe_ray.core.layer_workload import LayerWorkload
+from hdmoe_ray.core.layer_workload import expected_layer_workload as expected_workload
+from hdmoe_ray.core.mapping import LayerMapping
+from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.network.traffic import all_to_all_messages, group_volume_bytes
+from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters
+from hdmoe_ray.optimizer.link_balance.encoding import ClusterTraffic
+from hdmoe_ray.optimizer.link_balance.search import link_balance
+from hdmoe_ray.optimizer.node_balance.build import node_balance_problem
+from hdmoe_ray.optimizer.node_balance.problem import evaluate_share
+from hdmoe_ray.optimizer.node_balance.solve import node_balance
+from hdmoe_ray.simulation.layer_cost import LayerCostModel
+
+RNG_NODE, RNG_LINK = 11, 12  # generator streams of the two stages
+
+
+@dataclass(frozen=True, eq=False)
+class LayerOptimum:
+    """One layer's optimised placement and what each stage reported (``summary()`` is JSON-able)."""
+
+    layer_id: int
+    share: np.ndarray  # [E, C]
+    cluster_to_node: np.ndarray  # [C]
+    compute_s: float  # max node compute (eq. 1)
+    comm_s: float  # simulated all-to-all time of the layer (dispatch + combine)
+    node_balance: dict = field(default_factory=dict)
+    link_balance: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def layer_mapping(self) -> LayerMapping:
+        return LayerMapping(self.share, self.cluster_to_node, "all_to_all")
+
+    def summary(self) -> dict:
+        return {"layer": self.layer_id, "compute_us": self.compute_s * 1e6, "comm_us": self.comm_s * 1e6,
+                "wall_s": self.wall_s, "node_balance": self.node_balance,
+                "link_balance": {k: v for k, v in self.link_balance.items() if k not in ("trace_s", "values_s")},
+                "link_balance_trace_us": [v * 1e6 for v in self.link_balance.get("trace_s", [])]}
+
+
+def comm_objective(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray):
+    """cost(perm) = the simulator's all-to-all time of the layer with clusters placed by ``perm``."""
+    def cost(perm: np.ndarray) -> float:
+        return float(cost_model.layer_cost(work, LayerMapping(share, np.asarray(perm, dtype=np.int64))).comm_s)
+    return cost
+
+
+def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray) -> ClusterTraffic:
+    """Cluster-to-cluster bytes of one phase (clusters numbered as nodes of the identity placement)."""
+    volume = group_volume_bytes(work.group_tokens, cost_model.hidden_size, cost_model.a2a_bytes_per_element)
+    msg = all_to_all_messages(work.members, volume, share)
+    return ClusterTraffic.from_messages(cost_model.mesh, msg.src, msg.dst, msg.size_bytes)
+
+
+def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, hardware: HardwareConfig,
+                   profile: ProfileConfig, strategy: StrategyConfig, batch_size: int, gamma: float, seed: int,
+                   network: NetworkConfig | None = None, lb_method: str | None = None) -> LayerOptimum:
+    """NodeBalance (or the balanced EP share when ``strategy.node_balance`` is off) then LinkBalance (or a
+    seeded random permutation when ``strategy.link_balance`` is off) for one layer.
+
+    Args:
+        gamma: the fitted slope of eq. (3) (:func:`hdmoe_ray.optimizer.calibrate.calibrate_gamma`).
+        seed: with the layer id, seeds every draw of both stages.
+        lb_method: overrides ``strategy.link_balance_method`` (the benchmark compares methods with it).
+    """
+    t0 = time.perf_counter()
+    mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
+    problem = node_balance_problem(groups, model=model, hardware=hardware, profile=profile,
+                                   batch_size=batch_size, gamma=gamma, load_cap_factor=strategy.load_cap_factor,
+                                   layer=layer_id)
+    ep_share = balanced_expert_clusters(problem.expert_freq, problem.num_clusters)
+    if strategy.node_balance:
+        rng = np.random.default_rng([seed, layer_id, RNG_NODE])
+        share, report = node_balance(problem, rng, time_limit_s=strategy.milp_time_limit_s,
+                                     mip_gap=strategy.milp_gap, warm_starts=(ep_share,))
+        nb = report.as_dict()
+    else:
+        share = ep_share  # the ablation's EP placement is not bound by NodeBalance's load cap
+        cost = evaluate_share(problem, share)
+        nb = {"status": "skipped", "objective_s": cost.objective_s, "t_comp_s": cost.t_comp_s,
+              "t_comm_s": cost.t_comm_s}
+    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh)
+    work = expected_workload(groups, layer_id, batch_size)
+    objective = comm_objective(cost_model, work, share)
+    rng = np.random.default_rng([seed, layer_id, RNG_LINK])
+    if strategy.link_balance:
+        method = lb_method or strategy.link_balance_method
+        traffic = cluster_traffic(cost_model, work, share) if method == "gp_swap" else None
+        res = link_balance(objective, mesh, method=method, evaluations=strategy.link_balance_evaluations,
+                           initial_points=strategy.link_balance_initial_points, rng=rng, traffic=traffic)
+        perm, comm, lb = res.cluster_to_node, res.best_s, res.as_dict()
+    else:
+        perm = rng.permutation(mesh.num_nodes).astype(np.int64)
+        comm = objective(perm)
+        lb = {"method": "random_permutation", "best_s": comm, "num_evaluations": 1}
+    compute = float(cost_model.layer_cost(work, LayerMapping(share, perm)).compute_s)
+    return LayerOptimum(layer_id, share, perm, compute, comm, nb, lb, time.perf_counter() - t0)

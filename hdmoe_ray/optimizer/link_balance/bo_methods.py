@@ -1,0 +1,145 @@
+"""The two GP-BO methods of LinkBalance, on the shared GP core (:mod:`~hdmoe_ray.gpbo.surrogate`).
+
+``gp_hungarian`` (the paper's): the GP models cost over 2C real coordinates; each round scores random
+and perturbed-best coordinate vectors by LogEI and evaluates the best one whose Hungarian snap is a
+permutation not seen yet.
+
+``gp_swap``: the GP models cost over the permutation's congestion features
+(:meth:`~hdmoe_ray.optimizer.link_balance.encoding.ClusterTraffic.features`, 5 numbers); each round scores random
+permutations and every swap neighbour of the best evaluated ones, then climbs by best-LogEI swaps from
+the top candidates, and evaluates the best permutation not seen yet.
+
+Both reuse hyperparameters between rounds: a full fit first, then a few warm-started Adam steps every
+``refit_every`` rounds; in between the GP only conditions on the new points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hdmoe_ray.gpbo.surrogate import GPSurrogate, limit_threads
+from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.optimizer.link_balance.encoding import (
+    ClusterTraffic,
+    permutation_points,
+    snap_to_permutation,
+    swap_neighbours,
+)
+
+
+def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Costs rescaled for the GP (it maximises): -(v / median)."""
+    ref = float(np.median(values)) or 1.0
+    return -np.asarray(values) / ref, ref
+
+
+def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: int = 1024, num_local: int = 1024,
+                 local_sigma: float = 0.08, fit_steps_first: int = 40, fit_steps: int = 8, refit_every: int = 5,
+                 max_snaps: int = 64) -> dict:
+    """Paper encoding: GP on coordinates [2C], candidates snapped by the Hungarian algorithm."""
+    limit_threads(1)
+    c = mesh.num_nodes
+    xs = [permutation_points(p, mesh) for p in _evaluated(ev)]
+    ys = list(ev.values)
+    gp, rounds, dup = GPSurrogate(seed=0), 0, 0
+    while ev.left > 0:
+        x = np.asarray(xs)
+        score, _ = _scale(np.asarray(ys))
+        gp.fit(x, score, steps=_steps(gp.model, rounds, fit_steps_first, fit_steps, refit_every))
+        top = x[np.argsort(-score)[:5]]
+        local = top[rng.integers(len(top), size=num_local)] + local_sigma * rng.standard_normal((num_local, 2 * c))
+        cand = np.vstack([rng.random((num_candidates, 2 * c)), np.clip(local, 0.0, 1.0)])
+        acq = gp.acquisition(float(score.max()))(cand)
+        chosen = None
+        for k in np.argsort(-acq)[:max_snaps]:
+            perm = snap_to_permutation(cand[k].reshape(c, 2), mesh)
+            if not ev.seen(perm):
+                chosen = (cand[k], perm)
+                break
+        if chosen is None:  # every top candidate snaps to a seen permutation: learn from it, try again
+            dup += 1
+            k = int(np.argmax(acq))
+            perm = snap_to_permutation(cand[k].reshape(c, 2), mesh)
+            xs.append(cand[k])
+            ys.append(ev(perm))
+            if dup > 20:
+                perm = rng.permutation(c)
+                xs.append(permutation_points(perm, mesh))
+                ys.append(ev(perm))
+            continue
+        xs.append(chosen[0])
+        ys.append(ev(chosen[1]))
+        rounds += 1
+    return {"bo_rounds": rounds, "duplicate_snaps": dup}
+
+
+def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 32, num_neighbours: int = 128,
+            climb_starts: int = 1, climb_steps: int = 2, climb_sample: int = 64, fit_steps_first: int = 30,
+            fit_steps: int = 6,
+            refit_every: int = 6) -> dict:
+    """Traffic encoding: GP on congestion features, acquisition maximised over swap moves.
+
+    Candidates per round: ``num_random`` random permutations and ``num_neighbours`` random swap neighbours
+    of the best evaluated one; then ``climb_steps`` rounds of hill climbing on LogEI from the
+    ``climb_starts`` best candidates, each step scoring ``climb_sample`` random swaps. The best unseen
+    permutation is evaluated. (~300 feature evaluations per round: with the GP fits, the main cost.)
+    """
+    limit_threads(1)
+    c = traffic.mesh.num_nodes
+    perms = [p for p in _evaluated(ev)]
+    ys = list(ev.values)
+    feat_ref = traffic.features(np.asarray(perms)).mean(axis=0)
+    feat_ref[feat_ref <= 0] = 1.0
+
+    def encode(ps: np.ndarray) -> np.ndarray:
+        return traffic.features(ps) / feat_ref
+
+    xs = list(encode(np.asarray(perms)))
+    iu, ju = np.triu_indices(c, k=1)
+    gp, rounds = GPSurrogate(seed=0), 0
+    while ev.left > 0:
+        x = np.asarray(xs)
+        score, _ = _scale(np.asarray(ys))
+        gp.fit(x, score, steps=_steps(gp.model, rounds, fit_steps_first, fit_steps, refit_every))
+        acq_fn = gp.acquisition(float(score.max()))
+        near = swap_neighbours(perms[int(np.argmax(score))])
+        near = near[rng.choice(len(near), size=min(num_neighbours, len(near)), replace=False)]
+        pool = np.vstack([np.asarray([rng.permutation(c) for _ in range(num_random)]), near])
+        acq = acq_fn(encode(pool))
+        fresh = np.array([not ev.seen(p) for p in pool])
+        acq_fresh = np.where(fresh, acq, -np.inf)
+        k = int(np.argmax(acq_fresh))
+        best_perm, best_acq = (pool[k], float(acq_fresh[k])) if np.isfinite(acq_fresh[k]) else (None, -np.inf)
+        for start in pool[np.argsort(-acq)[:climb_starts]]:
+            cur = start
+            for _ in range(climb_steps):
+                pick = rng.choice(iu.size, size=min(climb_sample, iu.size), replace=False)
+                nb = np.repeat(cur[None, :], pick.size, axis=0)
+                rows = np.arange(pick.size)
+                nb[rows, iu[pick]], nb[rows, ju[pick]] = cur[ju[pick]], cur[iu[pick]]
+                a = acq_fn(encode(nb))
+                a = np.where([not ev.seen(p) for p in nb], a, -np.inf)
+                j = int(np.argmax(a))
+                if a[j] <= best_acq:
+                    break
+                best_perm, best_acq, cur = nb[j], float(a[j]), nb[j]
+        if best_perm is None:
+            best_perm = rng.permutation(c)
+        perms.append(np.asarray(best_perm))
+        xs.append(encode(best_perm[None, :])[0])
+        ys.append(ev(best_perm))
+        rounds += 1
+    return {"bo_rounds": rounds}
+
+
+def _steps(model, rounds: int, first: int, later: int, every: int) -> int:
+    """Adam steps this round: a full fit first, then a short warm-started refit every ``every`` rounds
+    (between them the GP keeps its hyperparameters and only conditions on the new points)."""
+    if model is None:
+        return first
+    return later if rounds % every == 0 else 0
+
+
+def _evaluated(ev) -> list[np.ndarray]:
+    """Permutations evaluated so far, in evaluation order (the evaluator's cache keeps insertion order)."""
+    return [np.frombuffer(k, dtype=np.int64).copy() for k in ev.cache]

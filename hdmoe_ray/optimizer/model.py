@@ -1,0 +1,60 @@
+"""Offline optimisation of every MoE layer of a model (docs/paper.md section 4), fan-out left to the caller.
+
+:func:`optimize_model` calibrates gamma once (:mod:`~hdmoe_ray.optimizer.calibrate`), then runs
+:func:`~hdmoe_ray.optimizer.layer.optimize_layer` for each layer through ``map_fn`` (the built-in ``map``
+by default: one process; the hdmoe-optimize job passes a Ray-task map), and assembles the Mapping and a
+JSON-able report (gamma fit, per-layer NodeBalance status/gap/time and LinkBalance result).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
+from hdmoe_ray.config.strategies import StrategyConfig
+from hdmoe_ray.core.groups import GroupTable
+from hdmoe_ray.core.mapping import Mapping
+from hdmoe_ray.optimizer.calibrate import calibrate_gamma
+from hdmoe_ray.optimizer.layer import LayerOptimum, optimize_layer
+
+
+@dataclass(frozen=True, eq=False)
+class ModelOptimum:
+    """The optimised mapping, per-layer results and the run report."""
+
+    mapping: Mapping
+    layers: tuple[LayerOptimum, ...]
+    report: dict
+
+
+def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *, model: ModelConfig,
+                   hardware: HardwareConfig, profile: ProfileConfig, strategy: StrategyConfig, batch_size: int,
+                   seed: int, network: NetworkConfig | None = None, gamma: float | None = None,
+                   map_fn: Callable[[Callable, Iterable], Iterable] | None = None) -> ModelOptimum:
+    """Optimise every layer; ``gamma`` None calibrates it on the same groups first."""
+    t0 = time.perf_counter()
+    gamma_report: dict = {}
+    if gamma is None:
+        cal = calibrate_gamma(groups, model=model, hardware=hardware, profile=profile, batch_size=batch_size,
+                              seed=seed, network=network)
+        gamma = float(cal.fit.gamma)
+        gamma_report = {"gamma": gamma, "r2": cal.fit.r2, "num_samples": cal.fit.num_samples,
+                        "intercept_s": cal.fit.intercept_s, "wall_s": time.perf_counter() - t0}
+    run_layer = partial(_layer_task, model=model, hardware=hardware, profile=profile, strategy=strategy,
+                        batch_size=batch_size, gamma=gamma, seed=seed, network=network)
+    layers = tuple((map_fn or map)(run_layer, list(zip(groups, layer_ids))))
+    mapping = Mapping("hdmoe", tuple(lo.layer_mapping() for lo in layers),
+                      {"layer_ids": list(layer_ids), "gamma": gamma, "seed": seed,
+                       "node_balance": strategy.node_balance, "link_balance": strategy.link_balance,
+                       "link_balance_method": strategy.link_balance_method})
+    report = {"gamma": gamma_report or {"gamma": gamma}, "per_layer": [lo.summary() for lo in layers],
+              "wall_s": time.perf_counter() - t0}
+    return ModelOptimum(mapping, layers, report)
+
+
+def _layer_task(item: tuple[GroupTable, int], **kwargs) -> LayerOptimum:
+    groups, layer_id = item
+    return optimize_layer(groups, int(layer_id), **kwargs)

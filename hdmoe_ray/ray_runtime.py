@@ -1,0 +1,61 @@
+"""The project's Ray utilities: starting or joining Ray, and fanning a function out as tasks.
+
+- :func:`ensure_ray` is the one place that calls ``ray.init``. ``address`` (or the ``RAY_ADDRESS``
+  environment variable) joins an existing cluster, whose own settings apply; otherwise a local Ray
+  starts inside the job, without the dashboard, with usage stats off.
+- :func:`ray_map` is a drop-in for ``map`` that runs ``fn`` on each item as a Ray task (e.g. one MoE
+  layer per task) and returns results in item order, reporting progress as tasks finish. ``fn`` travels
+  by cloudpickle (a module-level function or a ``functools.partial`` of one).
+
+Besides the engine's actor adapter (:mod:`hdmoe_ray.simulation.engines.ray_actors`) and
+:mod:`hdmoe_ray.tuning`, this is the only module that imports Ray (an import-linter contract).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+TASK_TIMEOUT_S = 3600.0
+LOCAL_OBJECT_STORE_BYTES = 200 * 2**20
+
+
+def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
+    """Initialise Ray once per process and return the ``ray`` module."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    if target is not None:  # join: the cluster's own settings apply
+        ray.init(address=target, log_to_driver=False, ignore_reinit_error=True)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                 include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    return ray
+
+
+def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
+    return fn(item)
+
+
+def ray_map(fn: Callable[[Any], Any], items: Iterable[Any], *, address: str | None = None,
+            progress: Callable[[int, int], None] | None = None, num_cpus_per_task: float = 1.0) -> list[Any]:
+    """``[fn(x) for x in items]`` computed by Ray tasks; ``progress(done, total)`` after each completion."""
+    ray = ensure_ray(address)
+    remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=0)(_apply)
+    fn_ref = ray.put(fn)
+    refs = [remote.remote(fn_ref, item) for item in items]
+    pending = list(refs)
+    done_count = 0
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1, timeout=TASK_TIMEOUT_S)
+        if not ready:
+            raise TimeoutError(f"no Ray task finished within {TASK_TIMEOUT_S} s")
+        ray.get(ready)  # surface a task's exception as soon as it happens
+        done_count += len(ready)
+        if progress:
+            progress(done_count, len(refs))
+    return ray.get(refs)

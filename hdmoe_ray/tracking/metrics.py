@@ -1,0 +1,71 @@
+"""The one place that names tracked metrics: a job summary -> MLflow metrics and per-layer series.
+
+Used by every writer alike: ``hdmoe-simulate`` / ``hdmoe-optimize`` runs (:func:`log_summary`), sweep
+trials logged by the driver (:mod:`hdmoe_ray.tuning.trial_log`) and Tune's trial results
+(:mod:`hdmoe_ray.tuning.trainable`). Pure: no MLflow import.
+
+Names:
+
+- totals ``tbt_us``, ``moe_compute_us``, ``moe_comm_us``, ``attn_mem_us``, ``dense_us``,
+  ``max_node_compute_us`` and ``wall_s`` of the primary strategy;
+- ``<strategy>.<total>`` for every compared strategy, ``speedup.<strategy>`` (TBT of tp / TBT of it);
+- series ``layer.<strategy>.compute_us`` and ``layer.<strategy>.comm_us`` with step = layer id;
+- series ``optimizer.layer_wall_s`` and ``optimizer.node_balance_gap`` (hdmoe-optimize), step = layer id.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+TOTAL_METRICS = ("tbt_us", "moe_compute_us", "moe_comm_us", "attn_mem_us", "dense_us", "max_node_compute_us")
+RUN_METRICS = (*TOTAL_METRICS, "wall_s")
+
+Series = dict[str, tuple[list[float], list[int]]]
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """Scalar metrics of a job summary (see the module docstring for the names)."""
+    out = {k: summary[k] for k in RUN_METRICS if _numeric(summary.get(k))}
+    for name, fields in summary.get("results", {}).items():
+        out.update({f"{name}.{k}": fields[k] for k in TOTAL_METRICS if _numeric(fields.get(k))})
+    out.update({f"speedup.{name}": v for name, v in summary.get("speedup", {}).items()})
+    return out
+
+
+def layer_series(summary: dict[str, Any]) -> Series:
+    """``layer.<strategy>.compute_us`` / ``comm_us`` -> (values, layer ids) for every strategy of a summary."""
+    per_strategy = dict(summary.get("results") or {summary.get("strategy", "run"): summary})
+    out: Series = {}
+    for name, fields in per_strategy.items():
+        layers = fields.get("per_layer") or []
+        steps = [int(x["layer"]) for x in layers]
+        out[f"layer.{name}.compute_us"] = ([float(x["compute_us"]) for x in layers], steps)
+        out[f"layer.{name}.comm_us"] = ([float(x["comm_us"]) for x in layers], steps)
+    return out
+
+
+def optimizer_series(report: dict[str, Any]) -> Series:
+    """Per-layer optimiser wall time and NodeBalance gap (when every layer reports one)."""
+    layers = report.get("per_layer") or []
+    steps = [int(p["layer"]) for p in layers]
+    out: Series = {"optimizer.layer_wall_s": ([float(p["wall_s"]) for p in layers], steps)}
+    gaps = [(p.get("node_balance") or {}).get("gap") for p in layers]
+    if layers and all(g is not None for g in gaps):
+        out["optimizer.node_balance_gap"] = ([float(g) for g in gaps], steps)
+    return out
+
+
+def log_summary(tracker, summary: dict[str, Any], artifacts: list[Path], extra_series: Series | None = None) -> None:
+    """Metrics, per-layer series (trackers that record series) and artifact files of one job run."""
+    tracker.log_metrics(summary_metrics(summary))
+    log_series = getattr(tracker, "log_metric_series", None)
+    if log_series is not None:
+        for name, (values, steps) in {**layer_series(summary), **(extra_series or {})}.items():
+            log_series(name, values, steps)
+    for path in artifacts:
+        tracker.log_artifact(path)
