@@ -48,3 +48,15 @@ def hydra_entry(config_name: str, job: Callable[[Any, Path], dict]) -> Callable[
         return task()
 
     return main
+
+
+def workflow_entry(name: str) -> Callable[[], Any]:
+    """``main()`` of the console script that runs workflow ``name`` of
+    :data:`hdmoe_ray.workflows.WORKFLOWS` on ``conf/<name>.yaml`` plus the command line."""
+
+    def job(run, out_dir: Path) -> dict:
+        from hdmoe_ray.workflows import WORKFLOWS
+
+        return WORKFLOWS.get(name)(run, out_dir)
+
+    return hydra_entry(name, job)

@@ -5,20 +5,11 @@
 The work is :func:`hdmoe_ray.workflows.optimize.run_optimize`; bad input exits with status 2.
 """
 
-from __future__ import annotations
-
 import sys
 
-from jobs.common import hydra_entry
+from jobs.common import workflow_entry
 
-
-def _job(run, out_dir):
-    from hdmoe_ray.workflows.optimize import run_optimize
-
-    return run_optimize(run, out_dir)
-
-
-main = hydra_entry("optimize", _job)
+main = workflow_entry("optimize")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,20 +5,11 @@
 The work is :func:`hdmoe_ray.workflows.simulate.run_simulate`; bad input exits with status 2.
 """
 
-from __future__ import annotations
-
 import sys
 
-from jobs.common import hydra_entry
+from jobs.common import workflow_entry
 
-
-def _job(run, out_dir):
-    from hdmoe_ray.workflows.simulate import run_simulate
-
-    return run_simulate(run, out_dir)
-
-
-main = hydra_entry("simulate", _job)
+main = workflow_entry("simulate")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,7 @@
-"""The simulator: run mappings of an MoE model on the mesh and break down the time between tokens.
+"""The simulator: a run's inputs, the cost of a mapping's layers, and the engines that time them.
 
-Entry points: :func:`hdmoe_ray.simulation.simulator.prepare_inputs` and
-:func:`hdmoe_ray.simulation.simulator.simulate_strategies`.
+    steps.py        the decode steps to simulate (expected traffic, or sampled batches)
+    layer_cost.py   LayerCostModel: compute (eq. 1) and communication (all-reduce or all-to-all) of a layer
+    simulator.py    prepare_inputs, simulate_mapping -> TbtBreakdown
+    engines/        local (one process) and ray (actors own tiles of mesh nodes); same numbers
 """

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hdmoe_ray.core.atomic_io import atomic_write
 from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.mapping import LayerMapping, Mapping
 
@@ -30,23 +29,13 @@ def config_hash(run: Any) -> str:
 
 def save_mapping(mapping: Mapping, path: str | Path, config_hash: str | None = None) -> Path:
     """Write ``mapping`` atomically to ``path`` (.npz), stamped with ``config_hash`` (see :func:`config_hash`)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format_version": FORMAT_VERSION, "strategy": mapping.strategy, "config_hash": config_hash,
             "comm_patterns": [lm.comm_pattern for lm in mapping.layers],
             "metadata": mapping.metadata}
     arrays = {"share": np.stack([lm.share for lm in mapping.layers]),
               "cluster_to_node": np.stack([lm.cluster_to_node for lm in mapping.layers]),
               "meta_json": np.array(json.dumps(meta, default=_json_safe))}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays), suffix=".npz")
 
 
 def load_mapping(path: str | Path) -> tuple[Mapping, dict]:

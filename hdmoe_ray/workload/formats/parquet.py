@@ -9,20 +9,19 @@ The schema metadata key ``hdmoe_ray.trace`` holds JSON: ``format_version``, ``na
 ``source_path``, ``metadata`` (the trace's metadata dict; it must be JSON-serialisable).
 A cache hit therefore returns the trace as its first importer built it (``source_format`` is that
 importer's). Files are written with page checksums, compressed with zstd, and atomically (a temporary
-file in the same folder, then ``os.replace``): a reader never sees a partial file.
+file in the same folder, then ``os.replace``: :func:`hdmoe_ray.core.atomic_io.atomic_write`): a reader never sees a partial file.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hdmoe_ray.core.atomic_io import atomic_write
 from hdmoe_ray.core.errors import TraceError
 from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
@@ -84,16 +83,8 @@ def _table(trace: RoutingTrace) -> pa.Table:
 
 def write_parquet(trace: RoutingTrace, path: str | Path) -> Path:
     """Write ``trace`` to ``path`` atomically; on any error or interrupt no file (partial or temporary) is left."""
-    path = Path(path)
     table = _table(trace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", write_page_checksum=True))
 
 
 def _header(table: pa.Table, path: Path) -> dict:
