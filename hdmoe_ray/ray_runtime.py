@@ -14,6 +14,8 @@ Besides the engine's actor adapter (:mod:`hdmoe_ray.simulation.engines.ray_actor
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -28,12 +30,18 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
 
     if ray.is_initialized():
         return ray
+    # ray.init installs its own SIGTERM handler (it logs and exits 1): keep the job's, which turns SIGTERM
+    # into the same resumable interruption as Ctrl-C
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
     target = address or os.environ.get("RAY_ADDRESS") or None
     if target is not None:  # join: the cluster's own settings apply
         ray.init(address=target, log_to_driver=False, ignore_reinit_error=True)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    if callable(sigterm):
+        signal.signal(signal.SIGTERM, sigterm)
     return ray
 
 

@@ -4,8 +4,8 @@
     hdmoe-sweep search=codesign model=deepseek_v2_lite strategy=hybrid_cb search.num_samples=20
     hdmoe-sweep sweep.resume=<sweep id>        # after Ctrl-C or a killed driver
 
-The work is :func:`hdmoe_ray.tuning.sweep.run_sweep`. Exit status: 0 when every trial ended (some may have
-failed), 130 when interrupted (resume it), 2 on bad input.
+The work is :func:`hdmoe_ray.tuning.sweep.run_sweep`. Exit status: 0 when every trial finished, 3 when the
+sweep ended with failed trials, 130 when interrupted (Ctrl-C or SIGTERM: resume it), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from jobs.common import EXIT_INTERRUPTED, hydra_entry
+from jobs.common import EXIT_FAILED_TRIALS, EXIT_INTERRUPTED, hydra_entry
 
 
 def _cli_job(job, out_dir: Path) -> dict[str, Any]:
@@ -26,6 +26,8 @@ def _cli_job(job, out_dir: Path) -> dict[str, Any]:
     summary = run_sweep(job, out_dir, [o for o in task if not o.lstrip("~").startswith(JOB_PREFIXES)])
     if summary["status"] != "complete":
         sys.exit(EXIT_INTERRUPTED)
+    if summary["num_failed"]:
+        sys.exit(EXIT_FAILED_TRIALS)
     return summary
 
 

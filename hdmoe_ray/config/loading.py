@@ -14,11 +14,13 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 def to_run_config(cfg: Any) -> RunConfig:
     """Convert a composed Hydra ``DictConfig`` (job keys such as ``hydra`` removed) into a RunConfig.
 
-    Keys the schema does not know were already rejected by Hydra at compose time.
+    A key the schema does not know (one added with ``+``) raises ConfigError naming it and the closest
+    known key; Hydra rejects the others at compose time.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    check_known_keys(cfg)
     try:
         run = OmegaConf.to_object(cfg)
     except HdmoeError:
@@ -37,6 +39,81 @@ MOVED_KEYS = {
     "strategy.dynamic_experts_per_layer": "online dynamic placement is not built yet; it will take "
                                           "strategy.dynamic.enabled=true strategy.dynamic.experts_per_layer=<k>",
 }
+
+
+def _close(name: str, known: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+
+
+def check_known_keys(cfg: Any, prefix: str = "") -> None:
+    """ConfigError for the first key of a structured node that its dataclass does not have, with the
+    closest known key (``workload.batchsize`` -> "did you mean 'batch_size'?")."""
+    import dataclasses
+
+    from omegaconf import DictConfig, OmegaConf
+
+    if not isinstance(cfg, DictConfig):
+        return
+    cls = OmegaConf.get_type(cfg)
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in cfg.keys():
+        path = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(path, f"unknown key{_close(str(key), known)}")
+        check_known_keys(cfg._get_node(key), path + ".")
+
+
+def _schema_named(name: str) -> type | None:
+    """The config dataclass called ``name`` (``TpConfig``, ``HardwareConfig``, ...), if any."""
+    import dataclasses
+
+    from hdmoe_ray.config import schemas
+    from hdmoe_ray.config.strategies import STRATEGY_CONFIGS
+
+    for cls in [getattr(schemas, n) for n in dir(schemas)] + [STRATEGY_CONFIGS.get(n) for n in STRATEGY_CONFIGS.names()]:
+        if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__name__ == name:
+            return cls
+    return None
+
+
+def explain_compose_error(exc: Exception) -> ConfigError:
+    """One-line ConfigError for a Hydra compose failure, naming the key and suggesting a close one."""
+    import re
+
+    from hdmoe_ray.config.strategies import STRATEGY_CONFIGS
+
+    chain, cause = [], exc
+    while cause is not None and len(chain) < 5:
+        chain.append(str(cause))
+        cause = cause.__cause__
+    text = "\n".join(chain)
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    missing = re.search(r"Key '([^']+)' not in '([^']+)'", text)
+    full = re.search(r"full_key: (\S+)", text)
+    if missing and full:
+        key, owner, path = missing.group(1), missing.group(2), full.group(1)
+        owners = [n for n in STRATEGY_CONFIGS.names() if key in STRATEGY_CONFIGS.get(n).__dataclass_fields__]
+        if path.startswith("strategy.") and owners:
+            return ConfigError(path, f"not an option of {owner}; it belongs to strategy={'|'.join(owners)} "
+                                     "(choose that strategy first)")
+        schema = _schema_named(owner)
+        known = [f for f in schema.__dataclass_fields__] if schema else []
+        return ConfigError(path, f"unknown key (not in {owner}){_close(key, known) if known else ''}")
+    if full and len(chain) > 1:  # a value of the wrong type
+        return ConfigError(full.group(1), " ".join(chain[-1].splitlines()[0].split()))
+    options = re.search(r"Could not find '([^']+)'", text)
+    if options:
+        group, _, name = options.group(1).rpartition("/")
+        available = [a.strip() for line in lines[1:] for a in line.lstrip("- ").split(",")]
+        available = [a for a in available if a and " " not in a and "=" not in a and not a.endswith("_schema")]
+        hint = _close(name, available).replace("known keys", "available") if available else ""
+        return ConfigError(group or "config", f"no {group} named {name!r}{hint}")
+    return ConfigError("overrides", lines[0] if lines else type(exc).__name__)
 
 
 def check_moved_keys(overrides: list[str]) -> None:
@@ -61,7 +138,7 @@ def compose_run_config(overrides: list[str] | None = None, config_name: str = "s
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=list(overrides or []))
     except HydraException as exc:  # unknown option, bad override syntax, unknown key
-        raise ConfigError("overrides", " ".join(str(exc).split("\n")[0].split())) from exc
+        raise explain_compose_error(exc) from exc
     return to_run_config(cfg)
 
 

@@ -43,9 +43,28 @@ def writable_structured(cls):
     return node
 
 
+def process_tag() -> str:
+    """``<host>-<pid>``: tells apart the output folders of jobs started in the same second (on one machine,
+    or on several sharing a file system). Used by the ``${hdmoe_process_tag:}`` resolver of ``hydra.run.dir``."""
+    import os
+    import socket
+
+    host = "".join(c for c in socket.gethostname().split(".")[0] if c.isalnum() or c == "-")[:16] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def register_resolvers() -> None:
+    """OmegaConf resolvers the YAML files use (idempotent)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("hdmoe_process_tag"):
+        OmegaConf.register_new_resolver("hdmoe_process_tag", process_tag, use_cache=True)
+
+
 def register_configs() -> None:
     """Store ``run_schema``, ``<group>/<group>_schema`` and ``strategy/<name>_schema`` nodes (idempotent)."""
     global _registered
+    register_resolvers()
     if _registered:
         return
     from hydra.core.config_store import ConfigStore

@@ -1,7 +1,8 @@
 """Tensor parallelism's all-reduce, eq. (4) of the paper (docs/paper.md section 3).
 
 ``paper``: ``t_comm = bytes * B * h / BW`` per all-reduce with bytes = ``allreduce_bytes_per_element``
-(4), i.e. the paper's ``4*B*h/BW``, gamma = 1, independent of D. A TP MoE layer pays ``2 * t_comm``
+(4), i.e. the paper's ``4*B*h/BW``, gamma = 1, independent of D (for D >= 2; a single node
+reduces nothing and pays 0 under both models). A TP MoE layer pays ``2 * t_comm``
 (dispatch + combine, like every other strategy), e.g. 83.89 us for DeepSeek-V2-Lite at B=128, 25 GB/s.
 
 ``physical``: a ring all-reduce (reduce-scatter then all-gather, 2*(D-1) steps) on a ring embedded in
@@ -90,6 +91,8 @@ def allreduce_s(batch_size: int, model: ModelConfig, hardware: HardwareConfig, p
                 mesh: Mesh | None = None) -> float:
     """Seconds of ONE all-reduce of the B x h activations: eq. (4) when ``profile.allreduce_model`` is
     ``closed_form`` (the paper's), the ring over the mesh's links when it is ``ring``."""
+    if hardware.num_nodes == 1:  # nothing to reduce across: one node holds the whole layer
+        return 0.0
     if profile.allreduce_model == "closed_form":
         return paper_allreduce_s(batch_size, model.hidden_size, profile.allreduce_bytes_per_element,
                                  hardware.link_bytes_per_s)

@@ -17,6 +17,7 @@ import numpy as np
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
 from hdmoe_ray.config.strategies import StrategyConfig
+from hdmoe_ray.core import random_streams
 from hdmoe_ray.core.groups import GroupTable
 from hdmoe_ray.core.layer_workload import LayerWorkload
 from hdmoe_ray.core.layer_workload import expected_layer_workload as expected_workload
@@ -30,8 +31,6 @@ from hdmoe_ray.optimizer.node_balance.build import node_balance_problem
 from hdmoe_ray.optimizer.node_balance.problem import evaluate_share
 from hdmoe_ray.optimizer.node_balance.solve import node_balance
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
-
-RNG_NODE, RNG_LINK = 11, 12  # generator streams of the two stages
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,12 +83,14 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
     """
     t0 = time.perf_counter()
     mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
+    if mesh.num_nodes == 1:
+        return _single_node_layer(groups, layer_id, model, hardware, profile, network, batch_size, t0)
     problem = node_balance_problem(groups, model=model, hardware=hardware, profile=profile,
                                    batch_size=batch_size, gamma=gamma, load_cap_factor=strategy.load_cap_factor,
                                    layer=layer_id)
     ep_share = balanced_expert_clusters(problem.expert_freq, problem.num_clusters)
     if strategy.node_balance:
-        rng = np.random.default_rng([seed, layer_id, RNG_NODE])
+        rng = random_streams.layer_stream(seed, layer_id, random_streams.NODE_BALANCE)
         share, report = node_balance(problem, rng, time_limit_s=strategy.milp_time_limit_s,
                                      mip_gap=strategy.milp_gap, warm_starts=(ep_share,))
         nb = report.as_dict()
@@ -101,7 +102,7 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
     cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh)
     work = expected_workload(groups, layer_id, batch_size)
     objective = comm_objective(cost_model, work, share)
-    rng = np.random.default_rng([seed, layer_id, RNG_LINK])
+    rng = random_streams.layer_stream(seed, layer_id, random_streams.LINK_BALANCE)
     if strategy.link_balance:
         method = lb_method or strategy.link_balance_method
         traffic = cluster_traffic(cost_model, work, share) if method == "gp_swap" else None
@@ -114,3 +115,19 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         lb = {"method": "random_permutation", "best_s": comm, "num_evaluations": 1}
     compute = float(cost_model.layer_cost(work, LayerMapping(share, perm)).compute_s)
     return LayerOptimum(layer_id, share, perm, compute, comm, nb, lb, time.perf_counter() - t0)
+
+
+def _single_node_layer(groups: GroupTable, layer_id: int, model: ModelConfig, hardware: HardwareConfig,
+                       profile: ProfileConfig, network: NetworkConfig | None, batch_size: int,
+                       t0: float) -> LayerOptimum:
+    """One node holds every expert: the only placement, no traffic, nothing to optimise."""
+    mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
+    share = np.ones((model.num_experts, 1))
+    perm = np.zeros(1, dtype=np.int64)
+    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh)
+    cost = cost_model.layer_cost(expected_workload(groups, layer_id, batch_size), LayerMapping(share, perm))
+    trivial = {"status": "single_node", "reason": "one node holds every expert: the only placement"}
+    return LayerOptimum(layer_id, share, perm, float(cost.compute_s), float(cost.comm_s),
+                        {**trivial, "objective_s": float(cost.compute_s), "gap": 0.0},
+                        {**trivial, "method": "none", "best_s": float(cost.comm_s), "num_evaluations": 0},
+                        time.perf_counter() - t0)

@@ -37,6 +37,8 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
     """Optimise every layer; ``gamma`` None calibrates it on the same groups first."""
     t0 = time.perf_counter()
     gamma_report: dict = {}
+    if gamma is None and hardware.num_nodes == 1:  # no link, no traffic: gamma plays no part
+        gamma, gamma_report = 0.0, {"gamma": 0.0, "reason": "single node: no communication to fit"}
     if gamma is None:
         cal = calibrate_gamma(groups, model=model, hardware=hardware, profile=profile, batch_size=batch_size,
                               seed=seed, network=network)

@@ -26,7 +26,7 @@ from hdmoe_ray.cost.dense import dense_layers_s
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.simulation.engines import get_engine
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
-from hdmoe_ray.simulation.steps import prepare_steps, whole_trace_groups
+from hdmoe_ray.simulation.steps import check_batch_fits, prepare_steps, whole_trace_groups
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,6 +46,7 @@ def prepare_inputs(run: RunConfig) -> SimulationInputs:
     from hdmoe_ray.workload.loader import resolve_trace
 
     trace = resolve_trace(run.model, run.workload, run.seed)
+    check_batch_fits(trace, run.workload)  # before the statistics: refuse at once
     mesh = Mesh(run.hardware.mesh_x, run.hardware.mesh_y)
     groups = whole_trace_groups(trace)
     rng = random_streams.stream(run.seed, random_streams.SAMPLED_BATCHES)

@@ -16,15 +16,25 @@ import numpy as np
 
 from hdmoe_ray.core.mapping import LayerMapping, Mapping
 from hdmoe_ray.optimizer.baselines.region_milp import assign_experts_to_regions
-from hdmoe_ray.optimizer.baselines.regions import default_num_regions, region_nodes, region_share
-from hdmoe_ray.strategies.registry import STRATEGIES, StrategyContext
+from hdmoe_ray.optimizer.baselines.regions import default_num_regions, region_grid, region_nodes, region_share
+from hdmoe_ray.strategies.registry import PREFLIGHT_CHECKS, STRATEGIES, StrategyContext
+
+
+def _num_regions(cfg, model) -> int:
+    return cfg.num_regions if cfg.num_regions is not None else default_num_regions(model.num_experts)
+
+
+@PREFLIGHT_CHECKS.register("hybrid_cb")
+def check_regions(cfg, model, hardware) -> None:
+    """The regions must cut the mesh into equal rectangles (ConfigError on strategy.num_regions)."""
+    region_grid(hardware.mesh_x, hardware.mesh_y, _num_regions(cfg, model))
 
 
 @STRATEGIES.register("hybrid_cb")
 def hybrid_cb_mapping(ctx: StrategyContext) -> Mapping:
     """One region per expert per layer, balanced by the MILP; TP inside regions, EP across them."""
     cfg = ctx.strategy
-    num_regions = cfg.num_regions if cfg.num_regions is not None else default_num_regions(ctx.model.num_experts)
+    num_regions = _num_regions(cfg, ctx.model)
     regions = region_nodes(ctx.mesh, num_regions)
     identity = np.arange(ctx.num_nodes, dtype=np.int64)
     layers, max_loads, bounds, methods = [], [], [], []

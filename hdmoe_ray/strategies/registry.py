@@ -32,6 +32,19 @@ STRATEGIES: Registry[StrategyFn] = Registry("strategy", builtin_modules=(
     "hdmoe_ray.strategies.hdmoe"))
 
 
+# name -> check(strategy config, model, hardware) run before any work, raising ConfigError when the strategy
+# cannot run on this model and mesh (so a comparison fails at once, not after the other strategies ran).
+PREFLIGHT_CHECKS: Registry[Callable[[StrategyConfig, ModelConfig, HardwareConfig], None]] = Registry(
+    "strategy preflight check")
+
+
+def preflight(strategy: StrategyConfig, model: ModelConfig, hardware: HardwareConfig) -> None:
+    """Raise ConfigError now if ``strategy`` cannot run on ``model`` and ``hardware``."""
+    STRATEGIES.get(strategy.name)  # loads the built-in strategies, which register their checks
+    if strategy.name in PREFLIGHT_CHECKS:
+        PREFLIGHT_CHECKS.get(strategy.name)(strategy, model, hardware)
+
+
 def default_strategy_config(name: str) -> StrategyConfig:
     """The default options of strategy ``name`` (what ``compare=[...]`` runs)."""
     STRATEGIES.get(name)

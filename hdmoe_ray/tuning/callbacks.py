@@ -9,12 +9,17 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ray.tune import Callback
 
 from hdmoe_ray.tuning.records import TrialRecord, flat_config, record_from_result, trial_index
 from hdmoe_ray.tuning.trial_log import TrialLogger
+
+# Set by the sweep driver (``runner.run_plan``) to its progress printer. A module global rather than an
+# attribute: Tune pickles the callback with the experiment and restores the old object on resume.
+DRIVER_PRINTER: Callable[[str], None] | None = None
 
 
 class SweepCallback(Callback):
@@ -56,4 +61,7 @@ class SweepCallback(Callback):
                   f"[{len(self.records)}/{self.total}]")
 
     def _say(self, message: str) -> None:
+        if DRIVER_PRINTER is not None:  # the driver's own clock: one elapsed time for every line of a sweep
+            DRIVER_PRINTER(message)
+            return
         print(f"{self.prefix} {time.perf_counter() - self._t0:7.2f}s {message}", file=sys.stderr, flush=True)

@@ -106,8 +106,13 @@ def compose_trials(base_overrides: list[str], axes: dict[str, list[Any]],
 
 
 def new_sweep_id(payload: Any) -> str:
-    """``<UTC yyyymmdd-HHMMSS>-<6 hex of the plan>``: sortable and distinct for distinct plans."""
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    """``<UTC yyyymmdd-HHMMSS>-<6 hex>``: sortable, distinct for distinct plans and for drivers started in
+    the same second (the hash covers the plan, the host, the process and the clock in ns)."""
+    import os
+    import socket
+
+    salt = [socket.gethostname(), os.getpid(), time.time_ns()]
+    digest = hashlib.sha256(json.dumps([payload, salt], sort_keys=True, default=str).encode()).hexdigest()[:6]
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{digest}"
 
 

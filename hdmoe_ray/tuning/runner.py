@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hdmoe_ray.tuning.plan import SweepPlan
-from hdmoe_ray.tuning.records import TrialRecord, flat_config, record_from_result, trial_index
+from hdmoe_ray.tuning.records import (
+    TrialRecord,
+    flat_config,
+    record_from_outcome,
+    record_from_result,
+    trial_index,
+)
 from hdmoe_ray.tuning.trial_log import TrialLogger
 
 TUNE_DIR = "tune"
@@ -64,7 +71,7 @@ def _grid_setup(plan: SweepPlan):
     return {"trial": tune.grid_search(configs), **_common(plan)}, {}
 
 
-def _search_setup(plan: SweepPlan):
+def _search_setup(plan: SweepPlan, earlier: dict[str, TrialRecord] | None = None):
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from hdmoe_ray.tuning.knobs import build_space, tune_domains
@@ -76,8 +83,19 @@ def _search_setup(plan: SweepPlan):
     if s["algorithm"] == "random":
         alg = BasicVariantGenerator(random_state=int(s["seed"]))
         return {"point": tune_domains(space), **base}, {"search_alg": alg}
-    alg = GPSearcher(space, seed=int(s["seed"]), num_initial=int(s["num_initial"]))
+    alg = GPSearcher(space, seed=int(s["seed"]), num_initial=int(s["num_initial"]), metric=s["metric"],
+                     mode=s["mode"])
+    if earlier:
+        metric = s["metric"]
+        alg.replay([(r.index, r.label, _metric_of(r, metric)) for r in earlier.values()])
     return base, {"search_alg": alg}
+
+
+def _metric_of(record: TrialRecord, metric: str) -> float | None:
+    if record.status != "FINISHED" or not record.summary:
+        return None
+    value = record.summary.get(metric)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def flat_trainable(config: dict[str, Any]) -> None:
@@ -103,22 +121,43 @@ def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> S
         say(f"Ray up ({ray.cluster_resources().get('CPU', 0):g} CPUs): {workers} trials at a time")
     trainable = tune.with_resources(flat_trainable, {"cpu": float(options.get("cpus_per_trial", 1.0))})
     path = Path(plan.sweep_dir) / TUNE_DIR
-    restored = tune.Tuner.can_restore(str(path))
-    if restored:
+    earlier: dict[str, TrialRecord] = {}
+    tune_dir, samples_left = TUNE_DIR, total
+    if plan.kind == "search" and plan.search["algorithm"] == "gp":
+        # a GP search resumes from the trials' outcome files, never from Tune's (possibly older) state
+        done = ended_search_trials(plan)
+        earlier = {o["key"]: record_from_outcome(c, {**o, "cached": True}, int(o["index"])) for c, o in done}
+        samples_left = total - len(done)
+        if done:
+            tune_dir = f"{TUNE_DIR}-resumed-{len(done)}-{time.strftime('%Y%m%d-%H%M%S')}"
+            if say:
+                say(f"{len(done)} search trials ended before: told to the searcher, not rerun")
+        if samples_left <= 0:
+            return SweepRun(earlier, True, workers, bool(done))
+        restored = bool(done)
+    else:
+        restored = tune.Tuner.can_restore(str(path))
+    if restored and (plan.kind == "grid" or plan.search["algorithm"] != "gp"):
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True, restart_errored=True)
     else:
-        param_space, extra = _grid_setup(plan) if plan.kind == "grid" else _search_setup(plan)
-        samples = 1 if plan.kind == "grid" else int(plan.search["num_samples"])
+        param_space, extra = _grid_setup(plan) if plan.kind == "grid" else _search_setup(plan, earlier)
+        samples = 1 if plan.kind == "grid" else samples_left
         metric = {} if plan.kind == "grid" else {"metric": plan.search["metric"], "mode": plan.search["mode"]}
         tuner = tune.Tuner(
             trainable, param_space=param_space,
             tune_config=tune.TuneConfig(num_samples=samples, max_concurrent_trials=workers, reuse_actors=bool(
                 options.get("reuse_actors", True)), trial_dirname_creator=_dirname, **metric, **extra),
-            run_config=tune.RunConfig(name=TUNE_DIR, storage_path=plan.sweep_dir, verbose=0,
+            run_config=tune.RunConfig(name=tune_dir, storage_path=plan.sweep_dir, verbose=0,
                                       callbacks=[SweepCallback(logger, total)],
                                       failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
-    grid = tuner.fit()
-    records: dict[str, TrialRecord] = {}
+    from hdmoe_ray.tuning import callbacks
+
+    callbacks.DRIVER_PRINTER = say
+    try:
+        grid = tuner.fit()
+    finally:
+        callbacks.DRIVER_PRINTER = None
+    records: dict[str, TrialRecord] = dict(earlier)
     for i, result in enumerate(grid):
         config = flat_config(result.config or {})
         key = config.get("key") or Path(result.path).name
@@ -127,3 +166,23 @@ def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> S
             records[key] = record
     # Tune creates trials lazily: an interrupted sweep also lacks the trials it never started
     return SweepRun(records, len(records) >= total, workers, restored)
+
+
+def ended_search_trials(plan: SweepPlan) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(trial config, outcome) of every search trial that ended (FINISHED or FAILED), from its outcome file."""
+    import json
+
+    from hdmoe_ray.tuning.trainable import OUTCOME_FILE
+
+    out = []
+    for marker in sorted((Path(plan.sweep_dir) / "trials").glob(f"*/{OUTCOME_FILE}")):
+        try:
+            outcome = json.loads(marker.read_text())
+        except (OSError, json.JSONDecodeError):  # written atomically, so only a foreign file gets here
+            continue
+        if outcome.get("point") is None or outcome.get("index") is None:
+            continue
+        config = {"point": outcome["point"], "index": outcome["index"], "key": outcome["key"],
+                  "base": plan.base_run, "knobs": plan.search.get("knobs") or {}, **_common(plan)}
+        out.append((config, outcome))
+    return out

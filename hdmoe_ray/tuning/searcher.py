@@ -7,9 +7,11 @@ A trial that failed, or reported a non-finite metric, is recorded as failed; its
 the GP with the worst value observed so far (a constraint the GP learns to avoid), or dropped when
 nothing has been observed yet. A trial stopped before it reported (an interrupted sweep) is not told.
 
-``save``/``restore`` write and read plain JSON (GP-BO's ``state_dict``, the pending and failed points),
-so Tune's experiment checkpoints and ``Tuner.restore`` resume a search exactly where it stopped.
-Suggestions go under ``point_key`` in the trial config (``config["point"]``).
+``save``/``restore`` write and read plain JSON (GP-BO's ``state_dict``, the pending and failed points).
+A killed sweep is resumed from the trials' own outcome files instead (:meth:`GPSearcher.replay`): Tune's
+experiment checkpoint can be older than the last finished trials, and restoring it would run them again.
+Suggestions go under ``point_key`` in the trial config (``config["point"]``), with their suggestion
+``index`` and the trial ``key`` derived from it (``s0007``), so a trial's outcome is found again on resume.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from hdmoe_ray.gpbo.space import SearchSpace
+
+
+def search_trial_key(index: int) -> str:
+    """The key (and trial folder name) of the search trial suggested ``index``-th: ``s0007``."""
+    return f"s{int(index):04d}"
 
 
 class GPSearcher(Searcher):
@@ -41,8 +48,8 @@ class GPSearcher(Searcher):
 
     # -- Tune protocol ---------------------------------------------------------------------------
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
-        if self._opt is not None and self._opt.num_observations:
-            return False  # already searching: metric and mode are fixed
+        if self._opt is not None and self._opt.num_observations:  # resumed: metric and mode are fixed
+            return metric in (None, self._metric) and mode in (None, self._mode)
         self._metric = self._metric or metric
         self._mode = self._mode or mode
         self._opt = None
@@ -54,7 +61,7 @@ class GPSearcher(Searcher):
         self._live[trial_id] = point
         index = self._num_suggested  # Tune's ids for searcher trials are random hex: number them here
         self._num_suggested += 1
-        return {self.point_key: dict(point), "index": index}
+        return {self.point_key: dict(point), "index": index, "key": search_trial_key(index)}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         point = self._live.pop(trial_id, None)
@@ -67,6 +74,13 @@ class GPSearcher(Searcher):
                             intermediate_values=None) -> None:
         point = parameters.get(self.point_key, parameters)
         self._tell({d.name: point[d.name] for d in self.space.dims}, None if error else value)
+
+    def replay(self, evaluated: list[tuple[int, dict[str, Any], float | None]]) -> None:
+        """Resume from trials that already ended: tell GP-BO each (index, point, value or None for a
+        failure) in index order, and number the next suggestion after the highest index."""
+        for index, point, value in sorted(evaluated, key=lambda item: item[0]):
+            self._tell({d.name: point[d.name] for d in self.space.dims}, value)
+            self._num_suggested = max(self._num_suggested, int(index) + 1)
 
     # -- state -----------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

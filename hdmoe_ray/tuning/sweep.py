@@ -125,7 +125,8 @@ def run_sweep(job, out_dir: Path, base_overrides: list[str] | None = None) -> di
         if plan.kind == "search" or len(records) < total:
             from hdmoe_ray.tuning.runner import run_plan
 
-            outcome = run_plan(plan, logger, total=total, say=say)
+            # trials whose config failed to compose never reach Tune: they are done (FAILED) already
+            outcome = run_plan(plan, logger, total=total - len(records), say=say)
             records.update(outcome.records)
             complete, workers, restored = outcome.complete, outcome.concurrency, outcome.restored
             say("Tune experiment ended" + (" (restored)" if restored else ""))

@@ -47,6 +47,8 @@ def execute_trial(config: dict[str, Any], key: str) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     outcome: dict[str, Any] = {"key": key, "trial_dir": str(trial_dir)}
+    if "point" in config:  # a search trial: what the searcher needs to resume without rerunning it
+        outcome.update(point=config["point"], index=config.get("index"))
     try:
         from hdmoe_ray.config.loading import run_config_from_dict
 

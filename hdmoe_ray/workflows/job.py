@@ -66,7 +66,7 @@ def save_strategy_artifacts(inputs, results: dict, out_dir: Path) -> list[Path]:
         paths.append(node_load_heatmap(inputs.mesh, node, art / f"node_load_{name}.png",
                                        title=f"{name}: mean per-layer node compute (us)", unit="us"))
         links = result.link_load_bytes()
-        if links is not None:
+        if links is not None and links.shape[1] > 0:  # a 1x1 mesh has no link to draw
             paths.append(link_load_heatmap(inputs.mesh, links.mean(axis=0), art / f"link_load_{name}.png",
                                            title=f"{name}: mean per-layer link load (bytes)", unit="bytes"))
     return paths

@@ -18,7 +18,7 @@ from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.optimizer.model import optimize_model
 from hdmoe_ray.simulation.simulator import prepare_inputs
 from hdmoe_ray.strategies.mapping_io import config_hash, save_mapping
-from hdmoe_ray.strategies.registry import default_strategy_config
+from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.tracking.metrics import optimizer_series
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
@@ -32,6 +32,9 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
     if run.strategy.name != "hdmoe":
         raise ConfigError("strategy", f"hdmoe-optimize optimises strategy=hdmoe, got {run.strategy.name!r}")
     out_dir = Path(out_dir)
+    baselines = [default_strategy_config(n) for n in dict.fromkeys(["tp", *run.compare]) if n != "hdmoe"]
+    for strategy in baselines:  # refuse before the optimisation, not after it
+        preflight(strategy, run.model, run.hardware)
     fanout = run.optimize.fanout
     t0 = time.perf_counter()
     say = progress_printer()
@@ -53,7 +56,6 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
         say(f"optimised in {optimum.report['wall_s']:.1f} s (gamma {optimum.report['gamma'].get('gamma', 0):.3f})")
         mapping_path = save_mapping(optimum.mapping, out_dir / "mapping_hdmoe.npz", config_hash(run))
         saved = dataclasses.replace(run.strategy, mapping_path=str(mapping_path))
-        baselines = [default_strategy_config(n) for n in dict.fromkeys(["tp", *run.compare]) if n != "hdmoe"]
         results = simulate_strategies(run, [saved, *baselines], inputs=inputs, progress=say)
         summary = build_summary(inputs, results, "hdmoe", time.perf_counter() - t0)
         summary.update(mapping_path=str(mapping_path), gamma=optimum.report["gamma"],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hdmoe_ray.config.schemas import RunConfig
 from hdmoe_ray.simulation.simulator import prepare_inputs
-from hdmoe_ray.strategies.registry import default_strategy_config
+from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
 from hdmoe_ray.workflows.results import simulate_strategies
@@ -26,6 +26,8 @@ def strategies_to_run(run: RunConfig) -> list:
     strategies = [run.strategy] + [default_strategy_config(n) for n in names[1:]]
     if len(strategies) > 1 and "tp" not in names:
         strategies.append(default_strategy_config("tp"))
+    for strategy in strategies:  # refuse before any work, not after the first strategies ran
+        preflight(strategy, run.model, run.hardware)
     return strategies
 
 

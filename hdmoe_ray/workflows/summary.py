@@ -19,7 +19,7 @@ def strategy_fields(run: RunConfig, result: StrategyResult) -> dict[str, Any]:
     fields["max_node_compute_us"] = float(node.max(axis=1).sum() * 1e6)
     fields["mean_node_compute_us"] = float(node.mean(axis=1).sum() * 1e6)
     links = result.link_load_bytes()
-    fields["max_link_load_bytes"] = None if links is None else float(links.max(axis=1).sum())
+    fields["max_link_load_bytes"] = None if links is None else float(links.max(axis=1, initial=0.0).sum())
     fields["mapping_wall_s"] = result.mapping_wall_s
     fields["simulate_wall_s"] = result.simulate_wall_s
     return fields

@@ -10,7 +10,9 @@ Minimises a black-box cost of a permutation (the layer's simulated all-to-all ti
 
 Every method starts from the same ``initial_points`` random permutations (drawn first from the seeded
 generator), so methods differ only in how they spend the rest of the budget. Each distinct permutation
-is evaluated once; ``trace_s`` holds the best cost after each evaluation (for convergence plots).
+is evaluated once; ``trace_s`` holds the best cost after each evaluation (for convergence plots). The
+budget never exceeds the number of distinct permutations (C!): on meshes of up to 4 nodes every placement
+is tried and the search ends.
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ class Evaluator:
         return value
 
 
+def distinct_permutations(num_clusters: int, cap: int = 10**9) -> int:
+    """``num_clusters!`` (the number of distinct placements), or ``cap`` when it is larger."""
+    count = 1
+    for k in range(2, num_clusters + 1):
+        count *= k
+        if count >= cap:
+            return cap
+    return count
+
+
 def initial_permutations(rng: np.random.Generator, num_clusters: int, count: int) -> np.ndarray:
     """The shared random start of every method: ``count`` distinct permutations [count, C]."""
     out, seen = [], set()
@@ -145,10 +157,14 @@ def link_balance(objective: Objective, mesh: Mesh, *, method: str, evaluations: 
         raise ConfigError("strategy.link_balance_initial_points", f"must lie in [1, {evaluations}]")
     t0 = time.perf_counter()
     c = mesh.num_nodes
-    ev = Evaluator(objective, evaluations)
-    for p in initial_permutations(rng, c, initial_points):
+    # A mesh of C nodes has C! placements: on tiny meshes the budget could never be spent on distinct ones.
+    budget = min(evaluations, distinct_permutations(c))
+    ev = Evaluator(objective, budget)
+    for p in initial_permutations(rng, c, min(initial_points, budget)):
         ev(p)
-    if method == "random":
+    if ev.left <= 0:  # every placement (or the whole budget) was evaluated by the initial points
+        extra = {}
+    elif method == "random":
         extra = random_search(ev, rng, c)
     elif method == "anneal":
         extra = anneal(ev, rng, c)
