@@ -72,7 +72,7 @@ def hydra_entry(config_name: str, job: Callable[[Any, Path], dict]) -> Callable[
 
         from hdmoe_ray.config.loading import CONF_DIR, to_run_config
         from hdmoe_ray.config.store import register_configs
-        from hdmoe_ray.core.errors import HdmoeError
+        from hdmoe_ray.core.errors import HdmoeError, RunFailure
 
         sigterm_as_interrupt()
         register_configs()
@@ -88,7 +88,9 @@ def hydra_entry(config_name: str, job: Callable[[Any, Path], dict]) -> Callable[
                 fail(str(exc), EXIT_BAD_INPUT)
             except KeyboardInterrupt:
                 fail("interrupted", EXIT_INTERRUPTED)
-            except Exception as exc:  # noqa: BLE001 - one line, not a traceback; HYDRA_FULL_ERROR=1 re-raises
+            except RunFailure as exc:
+                fail(str(exc), EXIT_FAILED)
+            except Exception as exc:  # noqa: BLE001 - one line, not a traceback; HDMOE_TRACEBACK=1 re-raises
                 import os
 
                 if os.environ.get("HDMOE_TRACEBACK") == "1":

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 
 class HdmoeError(Exception):
-    """Base class of every error hdmoe_ray raises on purpose."""
+    """Base class of every error hdmoe_ray raises on purpose on bad input (the jobs exit with status 2)."""
+
+
+class RunFailure(Exception):
+    """A run failed for a reason outside its inputs: a Ray actor or cluster node was lost, a wait timed
+    out. The message says what and where; the jobs print it on one line and exit with status 1."""
 
 
 class ConfigError(HdmoeError, ValueError):

@@ -38,6 +38,7 @@ class RunRow:
 @functools.lru_cache(maxsize=8)
 def _client(uri: str):
     os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # no "View run" line per run
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -137,6 +138,12 @@ def set_run_status(uri: str, run_id: str, status: str) -> None:
         client.set_terminated(run_id, status=status)
 
 
+def set_run_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
+    client = _client(uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
 def log_artifacts(uri: str, run_id: str, paths: list[Path], artifact_path: str | None = None) -> None:
     client = _client(uri)
     for path in paths:
@@ -170,11 +177,11 @@ def write_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, str],
 
     from mlflow.entities import Metric, Param
 
-    from hdmoe_ray.tracking.mlflow_tracker import METRIC_BATCH, PARAM_BATCH, _param_value
+    from hdmoe_ray.tracking.mlflow_tracker import METRIC_BATCH, PARAM_BATCH, _param_value, create_experiment
 
     client = _client(uri)
     found = client.get_experiment_by_name(experiment)
-    exp_id = found.experiment_id if found is not None else _create_experiment(client, experiment)
+    exp_id = found.experiment_id if found is not None else create_experiment(client, uri, experiment)
     all_tags = {**tags, **({"mlflow.parentRunId": parent_run_id} if parent_run_id else {})}
     run_id = client.create_run(exp_id, run_name=run_name, tags=all_tags).info.run_id
     now = int(time.time() * 1000)
@@ -190,8 +197,4 @@ def write_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, str],
     return run_id
 
 
-def _create_experiment(client, name: str) -> str:
-    try:
-        return client.create_experiment(name)
-    except Exception:  # noqa: BLE001 - created meanwhile by another process
-        return client.get_experiment_by_name(name).experiment_id
+

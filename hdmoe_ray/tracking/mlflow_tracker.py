@@ -17,22 +17,37 @@ METRIC_BATCH = 1000
 PARAM_VALUE_MAX = 6000
 
 
+def artifact_location(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a local SQLite store (``<db folder>/mlartifacts``,
+    e.g. ``outputs/mlartifacts``) rather than MLflow's default ``./mlruns`` of the working directory; None
+    (the server decides) for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return (Path(uri[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+
+
+def create_experiment(client, uri: str, name: str) -> str:
+    """Create experiment ``name`` (artifacts at :func:`artifact_location`); its id if another process won."""
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location(uri))
+    except Exception:  # noqa: BLE001 - created concurrently by another job
+        return client.get_experiment_by_name(name).experiment_id
+
+
 class MlflowTracker:
     """One MLflow run. Created running; call :meth:`finish` once."""
 
     def __init__(self, *, uri: str, experiment_name: str, run_name: str, tags: dict[str, str],
                  parent_run_id: str | None = None):
         os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # no "View run" line per run
         from mlflow import MlflowClient
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            try:
-                self.experiment_id = self.client.create_experiment(experiment_name)
-            except Exception:  # created concurrently by another job
-                self.experiment_id = self.client.get_experiment_by_name(experiment_name).experiment_id
+            self.experiment_id = create_experiment(self.client, uri, experiment_name)
         else:
             self.experiment_id = experiment.experiment_id
         all_tags = dict(tags)

@@ -64,6 +64,17 @@ def _context(parents: dict) -> str:
     return f"; {' '.join(shown)}" if shown else ""
 
 
+def _ran_untracked(sweep_id: str) -> bool:
+    """True when the sweep's plan (in the default sweep folder) says it ran with tracking=none."""
+    from hdmoe_ray.core.errors import HdmoeError
+    from hdmoe_ray.tuning.plan import load_plan
+
+    try:
+        return load_plan(str(sweep_id), None).tracking.get("name") == "none"
+    except HdmoeError:
+        return False
+
+
 def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     """Library entry point behind the CLI: query, tabulate, plot, write, log back. Returns the summary."""
     from hdmoe_ray.core.atomic_io import atomic_write_json, atomic_write_text
@@ -72,6 +83,7 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     from hdmoe_ray.tracking.base import default_tracking_uri
     from hdmoe_ray.tracking.mlflow_query import log_artifacts, sweep_parents, trial_runs
     from hdmoe_ray.tuning.report_table import build_table, markdown_table, write_csv
+    from hdmoe_ray.tuning.sweep import mark_dead_drivers
 
     t0 = time.perf_counter()
     say = progress_printer("[hdmoe-report]")
@@ -79,6 +91,11 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     uri = cfg.tracking.uri or default_tracking_uri()
     experiment = cfg.experiment or cfg.tracking.experiment_name
+    untracked = [sid for sid in cfg.sweep_ids or [] if _ran_untracked(sid)]
+    if untracked:
+        raise ConfigError("sweep_id", f"sweep {', '.join(untracked)} ran with tracking=none, so nothing of it "
+                                      "is in MLflow (the report reads MLflow); its results are in the sweep "
+                                      "folder's summary.json; rerun with tracking=mlflow to report it")
     runs = trial_runs(uri, experiment, cfg.sweep_ids or None, cfg.filter)
     if not runs:
         raise ConfigError("sweep_id" if cfg.sweep_ids else "filter",
@@ -86,6 +103,7 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
                           f"in experiment {experiment!r} at {uri}")
     sweep_ids = cfg.sweep_ids or sorted({r.tags.get("hdmoe.sweep_id", "") for r in runs} - {""})
     parents = sweep_parents(uri, experiment, sweep_ids)
+    mark_dead_drivers(uri, parents, say)
     say(f"{len(runs)} trial runs of {len(sweep_ids)} sweep(s) from {uri}")
     table = build_table(runs, baseline=cfg.baseline, compare_key=cfg.compare_key, metric=cfg.metric)
     files = {"csv": write_csv(table, out_dir / "report.csv")}

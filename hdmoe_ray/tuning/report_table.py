@@ -122,11 +122,19 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
+    """One markdown cell; every number of a column in one format: times (``*_us``) with 2 decimals,
+    speedups with 3, other floats as short as exact (``2.5``, ``75``), never in exponent notation."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        if column.endswith("_us"):
+            return f"{value:.2f}"
+        if column.startswith("speedup"):
+            return f"{value:.3f}"
+        if value != 0 and abs(value) < 1e-3:
+            return f"{value:.3g}"
+        return f"{value:.6f}".rstrip("0").rstrip(".") if abs(value) < 1e15 else f"{value:.0f}"
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
@@ -144,5 +152,5 @@ def write_csv(table: ComparisonTable, path: Path) -> Path:
 def markdown_table(table: ComparisonTable) -> str:
     cols = [c for c in table.columns if c != "error"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in table.rows]
+    lines += ["| " + " | ".join(_cell(row.get(c), c) for c in cols) + " |" for row in table.rows]
     return "\n".join(lines)

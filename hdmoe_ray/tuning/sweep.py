@@ -58,11 +58,53 @@ def new_plan(job, base_overrides: list[str]):
     return SweepPlan(sweep_id=sweep_id, kind=kind, sweep_dir=str(sweep_dir), **common, **extra)
 
 
+def driver_tags() -> dict[str, str]:
+    """Who drives a sweep: host and process id (a parent run left RUNNING by a killed driver is told
+    apart from one still running by them, see :func:`mark_dead_drivers`)."""
+    import os
+    import socket
+
+    return {"hdmoe.driver_host": socket.gethostname(), "hdmoe.driver_pid": str(os.getpid())}
+
+
+def _driver_alive(tags: dict[str, str]) -> bool | None:
+    """True / False when the driver ran on this host (its pid is looked up), None when unknown."""
+    import os
+    import socket
+
+    if tags.get("hdmoe.driver_host") != socket.gethostname() or not tags.get("hdmoe.driver_pid", "").isdigit():
+        return None
+    try:
+        os.kill(int(tags["hdmoe.driver_pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_dead_drivers(uri: str, parents: dict, say=None) -> dict:
+    """Parent runs still RUNNING whose driver process is gone (killed with SIGKILL, or its machine
+    rebooted) are marked KILLED: the sweep can be resumed. Returns sweep id -> status after the check."""
+    from hdmoe_ray.tracking.mlflow_query import set_run_status
+
+    status = {}
+    for sweep_id, parent in parents.items():
+        status[sweep_id] = parent.status
+        if parent.status == "RUNNING" and _driver_alive(parent.tags) is False:
+            set_run_status(uri, parent.run_id, "KILLED")
+            status[sweep_id] = "KILLED"
+            if say:
+                say(f"sweep {sweep_id}: its driver (pid {parent.tags['hdmoe.driver_pid']}) is gone; parent run "
+                    f"marked KILLED (resume with hdmoe-sweep sweep.resume={sweep_id})")
+    return status
+
+
 def open_parent_run(plan, say):
     """Create the sweep's MLflow parent run (or reopen it on resume); returns the plan carrying its id."""
     from hdmoe_ray.config.schemas import TrackingConfig
     from hdmoe_ray.tracking import make_tracker
-    from hdmoe_ray.tracking.mlflow_query import set_run_status
+    from hdmoe_ray.tracking.mlflow_query import set_run_status, set_run_tags
     from hdmoe_ray.tuning.plan import save_plan, with_parent_run
 
     t = plan.tracking
@@ -70,10 +112,11 @@ def open_parent_run(plan, say):
         return plan
     if t.get("parent_run_id"):
         set_run_status(t["uri"], t["parent_run_id"], "RUNNING")
+        set_run_tags(t["uri"], t["parent_run_id"], driver_tags())  # this process drives it now
         return plan
     cfg = TrackingConfig(name="mlflow", uri=t["uri"], experiment_name=t["experiment_name"])
     tags = {"hdmoe.kind": "sweep", "hdmoe.sweep_id": plan.sweep_id, "hdmoe.sweep_kind": plan.kind,
-            "hdmoe.git_commit": plan.git_commit, "hdmoe.sweep_dir": plan.sweep_dir}
+            "hdmoe.git_commit": plan.git_commit, "hdmoe.sweep_dir": plan.sweep_dir, **driver_tags()}
     if plan.kind == "search":
         tags.update({"hdmoe.search": plan.search["name"], "hdmoe.search_algorithm": plan.search["algorithm"],
                      "hdmoe.search_seed": str(plan.search["seed"])})

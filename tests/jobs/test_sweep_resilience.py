@@ -57,7 +57,8 @@ def test_sigterm_is_an_interruption_like_ctrl_c(ray_session, tmp_path):
 
 
 def test_killed_gp_search_resumes_without_rerunning_finished_trials(ray_session, tmp_path):
-    from hdmoe_ray.tracking.mlflow_query import trial_runs
+    from hdmoe_ray.tracking.mlflow_query import sweep_parents, trial_runs
+    from hdmoe_ray.tuning.sweep import mark_dead_drivers
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = tmp_path / "sweeps"
@@ -71,6 +72,9 @@ def test_killed_gp_search_resumes_without_rerunning_finished_trials(ray_session,
     driver.wait(timeout=30)
     done_before = {p: os.stat(p).st_mtime_ns for p in glob.glob(pattern)}
     assert 3 <= len(done_before) < 8, "the driver must be killed mid-search"
+    parents = sweep_parents(uri, "hdmoe", ["gp"])
+    assert parents["gp"].status == "RUNNING"  # what a SIGKILL leaves behind ...
+    assert mark_dead_drivers(uri, parents) == {"gp": "KILLED"}  # ... until a report (or resume) looks
 
     summary = run_sweep(sweep_job(["sweep.resume=gp", f"sweep.storage_path={storage}"]), tmp_path / "out2")
     assert summary["status"] == "complete" and summary["num_done"] == 8
@@ -81,6 +85,7 @@ def test_killed_gp_search_resumes_without_rerunning_finished_trials(ray_session,
     assert len(set(points)) == 8  # no point evaluated twice under another key
     keys = sorted(r.tags["hdmoe.trial_key"] for r in trial_runs(uri, "hdmoe", ["gp"]))
     assert keys == sorted(o["key"] for o in outcomes)  # MLflow, the summary and the files agree
+    assert sweep_parents(uri, "hdmoe", ["gp"])["gp"].status == "FINISHED"
 
 
 def test_failed_trials_exit_3_and_uncomposable_trials_do_not_interrupt(ray_session, tmp_path):

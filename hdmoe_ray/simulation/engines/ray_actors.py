@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hdmoe_ray.config.schemas import EngineConfig
 from hdmoe_ray.core.breakdown import LayerCost
+from hdmoe_ray.core.errors import RunFailure
 from hdmoe_ray.core.layer_workload import LayerWorkload
 from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.ray_runtime import ensure_ray
@@ -54,7 +55,17 @@ class RayEngine:
             return getattr(actor, method).options(num_returns=num_returns).remote(*args)
 
         def get(refs):
-            return ray.get(refs, timeout=CALL_TIMEOUT_S)
+            try:
+                return ray.get(refs, timeout=CALL_TIMEOUT_S)
+            except ray.exceptions.GetTimeoutError as exc:
+                self.shutdown()
+                raise RunFailure(f"engine=ray: no answer from the tile actors within {CALL_TIMEOUT_S:.0f} s "
+                                 "(a cluster node lost?)") from exc
+            except ray.exceptions.RayActorError as exc:
+                self.shutdown()
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise RunFailure(f"engine=ray: a tile actor died during the simulation ({first}); the run "
+                                 "stopped; run it again, or use engine=local") from exc
 
         return simulate_steps_tiled(actors, call, get, cost_model, steps, mapping, self._num_levels)
 
