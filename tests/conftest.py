@@ -12,8 +12,11 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 @pytest.fixture(autouse=True)
 def _isolated_trace_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own Parquet trace cache unless it sets HDMOE_CACHE_DIR itself."""
-    cache = tmp_path_factory.getbasetemp() / "trace_cache"
+    """Every test gets its own (empty) Parquet trace cache unless it sets HDMOE_CACHE_DIR itself.
+
+    A fresh folder per test, not one per session: a test may check what its imports left in the cache.
+    """
+    cache = tmp_path_factory.mktemp("trace_cache")
     monkeypatch.setenv("HDMOE_CACHE_DIR", str(cache))
     yield
 

@@ -1,4 +1,4 @@
-"""Model shapes and seeded random routing for the strategy tests."""
+"""Model shapes (the real presets of conf/model) and seeded random routing for the strategy tests."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, StrategyConfig
 from hdmoe_ray.core.groups import group_table
 from hdmoe_ray.cost.profiles import paper_profile
 from hdmoe_ray.strategies.registry import StrategyContext
+from hdmoe_ray.testing import model_config
 
 MODELS = {
-    "tiny": ModelConfig(),
-    "mixtral": ModelConfig(name="mixtral_8x7b", num_experts=8, top_k=2, num_layers=32, hidden_size=4096,
-                           expert_intermediate_size=14336),
-    "deepseek": ModelConfig(name="deepseek_v2_lite", num_experts=64, top_k=6, num_layers=27, num_dense_layers=1,
-                            hidden_size=2048, expert_intermediate_size=1408, num_shared_experts=2,
-                            shared_expert_intermediate_size=1408, dense_intermediate_size=10944),
+    "tiny": ModelConfig(),  # the schema's defaults (deliberately artificial)
+    "mixtral": model_config("mixtral_8x7b"),  # conf/model/*.yaml, as the jobs compose them
+    "deepseek": model_config("deepseek_v2_lite"),
 }
 MESHES = {"4x8": (4, 8), "4x4": (4, 4)}
 

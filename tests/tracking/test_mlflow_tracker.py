@@ -38,11 +38,11 @@ def test_mlflow_run_records_everything(tmp_path):
 def test_job_tracker_marks_failed_on_exception(tmp_path):
     from mlflow import MlflowClient
 
-    from hdmoe_ray.config.loading import compose_run_config
+    from hdmoe_ray.testing import tiny_run
     from hdmoe_ray.workflows.job import tracked_run as job_tracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run = compose_run_config(["model=tiny", "tracking=mlflow", f"tracking.uri={uri}"])
+    run = tiny_run(tracking="mlflow", tracking__uri=uri)
     seen = {}
     with pytest.raises(RuntimeError), job_tracker(run, "boom") as tracker:
         seen["id"] = tracker.run_id

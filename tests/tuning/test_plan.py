@@ -6,6 +6,7 @@ import pytest
 
 from hdmoe_ray.config.loading import CONF_DIR, compose_run_config, run_config_from_dict
 from hdmoe_ray.core.errors import ConfigError
+from hdmoe_ray.testing import tiny_run
 from hdmoe_ray.tuning.plan import SweepPlan, compose_trials, load_plan, save_plan, with_parent_run
 from hdmoe_ray.tuning.schema import SweepJobConfig, register_tuning_configs
 
@@ -16,8 +17,8 @@ def _schemas():
 
 
 def test_grid_keys_need_no_plus_and_nest():
-    job = compose_run_config(["debug=default", "grid.strategy=[tp,ep]", "grid.workload.batch_size=[16,128]",
-                              "grid.hardware.tflops=[2.5,10]", "sweep.max_concurrent=2"], "sweep")
+    job = tiny_run("grid.strategy=[tp,ep]", "grid.workload.batch_size=[16,128]", "grid.hardware.tflops=[2.5,10]",
+                   "sweep.max_concurrent=2", config_name="sweep")
     assert isinstance(job, SweepJobConfig)
     assert job.grid == {"strategy": ["tp", "ep"], "workload": {"batch_size": [16, 128]},
                         "hardware": {"tflops": [2.5, 10]}}

@@ -62,7 +62,7 @@ def test_csv_and_markdown(runs, tmp_path):
     assert float(rows[1]["speedup_vs_tp"]) == pytest.approx(1.25) and rows[5]["tbt_us"] == ""
     md = markdown_table(table).splitlines()
     assert md[0].startswith("| sweep_id | trial | model | strategy | status | tbt_us")
-    assert len(md) == 2 + 7 and "| 1.25 |" in md[3]
+    assert len(md) == 2 + 7 and "| 1.250 |" in md[3]
 
 
 def test_plots_are_written(tmp_path):

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from hdmoe_ray.config.loading import compose_run_config, resolved_dict
+from hdmoe_ray import testing
+from hdmoe_ray.config.loading import resolved_dict
 from hdmoe_ray.tuning import trainable
 from hdmoe_ray.tuning.records import flat_config, record_from_result, trial_index
 from hdmoe_ray.tuning.trainable import OUTCOME_FILE, execute_trial, trial_run_dict, tune_result
@@ -15,7 +16,7 @@ from hdmoe_ray.tuning.trainable import OUTCOME_FILE, execute_trial, trial_run_di
 
 @pytest.fixture(scope="module")
 def tiny_run():
-    return resolved_dict(compose_run_config(["debug=default", "tracking=mlflow"]))
+    return resolved_dict(testing.tiny_run(tracking="mlflow"))
 
 
 def test_trial_runs_simulate_and_is_not_rerun(tmp_path, tiny_run, monkeypatch):

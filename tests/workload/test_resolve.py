@@ -7,13 +7,13 @@ import pytest
 
 from hdmoe_ray.config.schemas import ModelConfig, SyntheticTraceConfig, WorkloadConfig
 from hdmoe_ray.core.errors import ConfigError, UnknownNameError
+from hdmoe_ray.testing import model_config
 from hdmoe_ray.workload.loader import resolve_trace
 from hdmoe_ray.workload.testing import write_hdmoe_json
 
-MIXTRAL = ModelConfig(name="mixtral_8x7b", num_experts=8, top_k=2, num_layers=32,
-                      default_trace="mixtral_mtbench_reasoning")
-DEEPSEEK = ModelConfig(name="deepseek_v2_lite", num_experts=64, top_k=6, num_layers=27, num_dense_layers=1,
-                       default_trace="deepseek_v2_lite_esft_law")
+# conf/model/*.yaml as the jobs compose them; default traces mixtral_mtbench_reasoning, deepseek_v2_lite_esft_law
+MIXTRAL = model_config("mixtral_8x7b")
+DEEPSEEK = model_config("deepseek_v2_lite")
 SMALL_SYNTH = SyntheticTraceConfig(num_tokens=512, batch_tokens=64)
 
 

@@ -1,4 +1,4 @@
-"""hdmoe-optimize end to end on a tiny model: mapping saved and reused, baselines, bad reuse."""
+"""run_optimize (hdmoe-optimize) end to end on a tiny model: mapping saved and reused, baselines, bad reuse."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from hdmoe_ray.config.loading import compose_run_config
 from hdmoe_ray.core.errors import ConfigError, MappingError
+from hdmoe_ray.testing import tiny_run
 from hdmoe_ray.workflows.optimize import run_optimize
 from hdmoe_ray.workflows.simulate import run_simulate
 
-SMALL = ["debug=default", "strategy.link_balance_evaluations=8", "strategy.link_balance_initial_points=4",
+SMALL = ["strategy.link_balance_evaluations=8", "strategy.link_balance_initial_points=4",
          "strategy.milp_time_limit_s=5"]
 
 
 def optimize(tmp_path, fanout: str, *extra: str) -> dict:
-    run = compose_run_config(SMALL + [f"optimize.fanout={fanout}", *extra], config_name="optimize")
+    run = tiny_run(*SMALL, f"optimize.fanout={fanout}", *extra, config_name="optimize")
     return run_optimize(run, tmp_path)
 
 
@@ -30,7 +30,7 @@ def test_optimize_saves_a_mapping_that_simulate_reuses(tmp_path):
         assert layer["node_balance"]["status"] in ("optimal", "time_limit", "heuristic")
         assert layer["wall_s"] >= 0
     assert "gamma" in written["gamma"]
-    reuse = compose_run_config(["debug=default", "strategy=hdmoe", f"strategy.mapping_path={summary['mapping_path']}"])
+    reuse = tiny_run("strategy=hdmoe", f"strategy.mapping_path={summary['mapping_path']}")
     again = run_simulate(reuse, tmp_path / "sim")
     assert again["tbt_us"] == pytest.approx(summary["tbt_us"], rel=1e-12)
     for a, b in zip(again["per_layer"], summary["per_layer"]):
@@ -38,8 +38,7 @@ def test_optimize_saves_a_mapping_that_simulate_reuses(tmp_path):
         assert a["compute_us"] == pytest.approx(b["compute_us"], rel=1e-12)
         assert a["comm_us"] == pytest.approx(b["comm_us"], rel=1e-12)
 
-    wrong_mesh = compose_run_config(["debug=default", "hardware.mesh_x=4", "strategy=hdmoe",
-                                     f"strategy.mapping_path={summary['mapping_path']}"])
+    wrong_mesh = tiny_run("hardware.mesh_x=4", "strategy=hdmoe", f"strategy.mapping_path={summary['mapping_path']}")
     with pytest.raises(MappingError, match="4-node mesh"):
         run_simulate(wrong_mesh, tmp_path / "bad")
     assert not (tmp_path / "bad" / "summary.json").exists()
@@ -56,6 +55,6 @@ def test_ray_fanout_equals_serial(ray_session, tmp_path):
 
 def test_optimize_rejects_other_strategies_and_fanouts(tmp_path):
     with pytest.raises(ConfigError, match="strategy"):
-        run_optimize(compose_run_config(SMALL + ["strategy=ep"], config_name="optimize"), tmp_path)
+        run_optimize(tiny_run(*SMALL, "strategy=ep", config_name="optimize"), tmp_path)
     with pytest.raises(ConfigError, match="optimize.fanout"):
         optimize(tmp_path, "threads")

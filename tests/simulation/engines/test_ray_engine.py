@@ -6,7 +6,7 @@ import pytest
 
 from hdmoe_ray.config.schemas import EngineConfig
 from hdmoe_ray.simulation.engines import get_engine
-from tests.engine.test_tiled_matches_local import assert_same_costs
+from tests.simulation.engines.test_tiled_matches_local import assert_same_costs
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]  # share one Ray instance
 
