@@ -43,13 +43,22 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
         layers = inputs.trace.num_layers
         say(f"optimising {layers} MoE layers of {run.model.name} on {run.hardware.mesh_x}x{run.hardware.mesh_y} "
             f"({run.hardware.tflops} TFLOPS, {run.hardware.link_gbps} GB/s), fan-out {fanout}")
-        map_fn = None
+        def progress(done: int, total: int) -> None:
+            say(f"layers optimised: {done}/{total}")
+
         if fanout == "ray":
             from hdmoe_ray.ray_runtime import ray_map
 
             def map_fn(fn, items):
-                return ray_map(fn, items, address=run.engine.address,
-                               progress=lambda done, total: say(f"layers optimised: {done}/{total}"))
+                return ray_map(fn, items, address=run.engine.address, progress=progress)
+        else:
+            def map_fn(fn, items):
+                items = list(items)
+                out = []
+                for item in items:
+                    out.append(fn(item))
+                    progress(len(out), len(items))
+                return out
         optimum = optimize_model(inputs.groups, inputs.trace.layer_ids, model=run.model, hardware=run.hardware,
                                  profile=run.profile, strategy=run.strategy, batch_size=run.workload.batch_size,
                                  seed=run.seed, network=run.network, map_fn=map_fn)
