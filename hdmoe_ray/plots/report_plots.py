@@ -47,24 +47,38 @@ def speedup_bars(groups: list[str], series: dict[str, list[float | None]], path:
     return path
 
 
-def layer_breakdown(per_name: dict[str, tuple[list[int], list[float], list[float]]], path: Path, *,
-                    title: str = "") -> Path:
-    """Per-layer MoE compute and communication (stacked), one panel per compared value.
+MAX_BREAKDOWN_CONFIGS = 6
 
-    ``per_name[name] = (layer ids, compute_us, comm_us)``.
+
+def layer_breakdown(per_config: dict[str, dict[str, tuple[list[int], list[float], list[float]]]], path: Path, *,
+                    title: str = "") -> Path:
+    """Per-layer MoE compute and communication (stacked bars): one column per configuration, one row per
+    compared value, every panel on the same scale so bars compare across the whole figure.
+
+    ``per_config[config label][name] = (layer ids, compute_us, comm_us)``; at most
+    ``MAX_BREAKDOWN_CONFIGS`` configurations (the first ones) are drawn.
     """
     plt = _pyplot()
-    names = list(per_name) or ["(none)"]
-    fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.8 + 1.6 * len(names)), sharex=True, squeeze=False)
-    for ax, name in zip(axes[:, 0], names):
-        layers, compute, comm = per_name.get(name, ([], [], []))
-        ax.bar(layers, compute, color="tab:blue", label="compute")
-        ax.bar(layers, comm, bottom=compute, color="tab:orange", label="communication")
-        ax.set_ylabel(f"{name}\n(us)", fontsize=8)
+    configs = list(per_config)[:MAX_BREAKDOWN_CONFIGS] or ["(none)"]
+    names = list(dict.fromkeys(n for c in configs for n in per_config.get(c, {}))) or ["(none)"]
+    width = min(2.0 + 3.2 * len(configs), 20.0)
+    fig, axes = plt.subplots(len(names), len(configs), figsize=(width, 1.8 + 1.6 * len(names)), sharex=True,
+                             sharey=True, squeeze=False)
+    for col, config in enumerate(configs):
+        axes[0, col].set_title(config, fontsize=8)
+        for row, name in enumerate(names):
+            ax = axes[row, col]
+            layers, compute, comm = per_config.get(config, {}).get(name, ([], [], []))
+            ax.bar(layers, compute, color="tab:blue", label="compute")
+            ax.bar(layers, comm, bottom=compute, color="tab:orange", label="communication")
+            if col == 0:
+                ax.set_ylabel(f"{name}\n(us)", fontsize=8)
+        axes[-1, col].set_xlabel("MoE layer")
+        axes[-1, col].xaxis.get_major_locator().set_params(integer=True)
     axes[0, 0].legend(fontsize=7, loc="upper right")
-    axes[-1, 0].set_xlabel("MoE layer")
-    axes[-1, 0].xaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle(title or "Per-layer MoE time", fontsize=10)
+    shown = "" if len(per_config) <= MAX_BREAKDOWN_CONFIGS else \
+        f" (first {MAX_BREAKDOWN_CONFIGS} of {len(per_config)} configurations)"
+    fig.suptitle((title or "Per-layer MoE time") + shown, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -120,11 +120,14 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
                                         out_dir / "speedup.png", baseline=cfg.baseline,
                                         title=f"Speedup over {cfg.baseline} ({cfg.metric}){_context(parents)}")
     if groups:
-        pick = min(max(cfg.breakdown_group, 0), len(groups) - 1)
-        series = _breakdown_series(uri, groups[pick][1], cfg.compare_key)
-        if series:
-            files["layer_breakdown"] = layer_breakdown(series, out_dir / "layer_breakdown.png",
-                                                       title=f"Per-layer MoE time: {groups[pick][0]}")
+        from hdmoe_ray.plots.report_plots import MAX_BREAKDOWN_CONFIGS
+
+        first = min(max(cfg.breakdown_group, 0), len(groups) - 1)
+        per_config = {label: series for label, members in groups[first:first + MAX_BREAKDOWN_CONFIGS]
+                      if (series := _breakdown_series(uri, members, cfg.compare_key))}
+        if per_config:
+            files["layer_breakdown"] = layer_breakdown(per_config, out_dir / "layer_breakdown.png",
+                                                       title="Per-layer MoE time")
     curves, algorithm = _convergence_curves(table, parents)
     if curves:
         files["convergence"] = convergence(curves, out_dir / "convergence.png", metric=cfg.metric,

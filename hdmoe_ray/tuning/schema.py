@@ -105,7 +105,7 @@ class ReportConfig:
     baseline: str = "tp"  # speedups are TBT(baseline) / TBT(row) within each configuration
     compare_key: str = "strategy"  # the label whose values are compared (bars of one group)
     metric: str = "tbt_us"
-    breakdown_group: int = 0  # which configuration the per-layer breakdown plot shows
+    breakdown_group: int = 0  # the first configuration the per-layer breakdown plot shows (it shows up to 6)
     log_artifacts: bool = True  # log the report back to MLflow (the sweeps' parent runs)
     tracking: TrackingConfig = field(default_factory=lambda: TrackingConfig(name="mlflow"))
 

@@ -66,8 +66,30 @@ def test_speedup_bars(tmp_path):
 
 def test_layer_breakdown(tmp_path):
     per_name = {"tp": ([1, 2, 3], [1.0, 2.0, 1.5], [3.0, 3.5, 2.0]), "ep": ([1, 2, 3], [2.0, 1.0, 1.0], [1.0, 0.5, 0.7])}
-    assert_png(layer_breakdown(per_name, tmp_path / "b.png"), 600, 960)  # 8 x (1.8 + 1.6 * 2) in
-    assert_png(layer_breakdown({}, tmp_path / "none.png"), 408, 960)  # one empty panel: 8 x 3.4 in
+    # one configuration: (2 + 3.2) x (1.8 + 1.6 * 2) in at 120 dpi
+    assert_png(layer_breakdown({"B=16": per_name}, tmp_path / "b.png"), 600, 624)
+    # three configurations, every one drawn: (2 + 3.2 * 3) in wide
+    three = {f"B={b}": per_name for b in (16, 32, 64)}
+    assert_png(layer_breakdown(three, tmp_path / "three.png"), 600, 1392)
+    assert_png(layer_breakdown({}, tmp_path / "none.png"), 408, 624)  # one empty panel: 5.2 x 3.4 in
+
+
+def test_layer_breakdown_panels_share_one_scale(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    seen = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        seen.append([ax.get_ylim() for ax in fig.axes])
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", spy)
+    small = {"tp": ([1, 2], [1.0, 1.0], [1.0, 1.0])}
+    large = {"tp": ([1, 2], [50.0, 10.0], [30.0, 5.0])}
+    layer_breakdown({"small": small, "large": large}, tmp_path / "scale.png")
+    limits = seen[-1]
+    assert len(limits) == 2 and limits[0] == limits[1] and limits[0][1] >= 80.0  # the small one is not zoomed
 
 
 def test_convergence(tmp_path):
