@@ -89,8 +89,14 @@ def record(path: Path, only: list[str] | None) -> None:
     path.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
 
 
-def compare(before: Path, after: Path, rtol: float) -> int:
+def compare(before: Path, after: Path, rtol: float, ignore: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> int:
     old, new = json.loads(before.read_text()), json.loads(after.read_text())
+    if ignore:  # e.g. the resolved config echoed in every summary, whose keys a refactoring may rename
+        old = {n: {k: v for k, v in d.items() if not k.startswith(ignore)} for n, d in old.items()}
+        new = {n: {k: v for k, v in d.items() if not k.startswith(ignore)} for n, d in new.items()}
+    if only:
+        old = {n: d for n, d in old.items() if n in only}
+        new = {n: d for n, d in new.items() if n in only}
     bad = 0
     for name in sorted(set(old) | set(new)):
         a, b = old.get(name, {}), new.get(name, {})
@@ -123,11 +129,13 @@ def main() -> int:
     cmp_.add_argument("before", type=Path)
     cmp_.add_argument("after", type=Path)
     cmp_.add_argument("--rtol", type=float, default=1e-12)
+    cmp_.add_argument("--ignore-prefix", nargs="*", default=[], help="number paths to leave out (e.g. config.)")
+    cmp_.add_argument("--only", nargs="*", default=[], help="command names to compare (default: all)")
     args = parser.parse_args()
     if args.command == "record":
         record(args.out, args.only)
         return 0
-    return compare(args.before, args.after, args.rtol)
+    return compare(args.before, args.after, args.rtol, tuple(args.ignore_prefix), tuple(args.only))
 
 
 if __name__ == "__main__":
