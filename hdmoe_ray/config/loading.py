@@ -168,8 +168,12 @@ def run_config_from_dict(data: dict[str, Any]) -> RunConfig:
     from hdmoe_ray.config.store import writable_structured
     from hdmoe_ray.config.strategies import strategy_config_from_dict
 
+    if not isinstance(data, dict):
+        raise ConfigError("config", f"must be a mapping of config groups, got {type(data).__name__}")
     data = dict(data)
     strategy = data.pop("strategy", None)
+    if strategy is not None and not isinstance(strategy, dict):
+        raise ConfigError("strategy", f"must be a mapping of options, got {type(strategy).__name__}")
     strategy_cfg = None if strategy is None else strategy_config_from_dict(dict(strategy))
     try:
         merged = OmegaConf.merge(writable_structured(RunConfig), OmegaConf.create(data))

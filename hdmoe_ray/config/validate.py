@@ -7,9 +7,16 @@ import math
 from hdmoe_ray.core.errors import ConfigError
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
+
+
 def positive(group: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     """A finite real number > 0 (>= 0 with ``allow_zero``)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value) and (
         value >= 0 if allow_zero else value > 0)
     if not ok:
         bound = ">= 0" if allow_zero else "> 0"

@@ -59,8 +59,9 @@ class Registry(Generic[T]):
         self._load_builtins()
         try:
             return self._members[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, tuple(self._members)) from None
+        except (KeyError, TypeError):  # TypeError: an unhashable "name" (a list from a config file)
+            raise UnknownNameError(self.kind, repr(name) if not isinstance(name, str) else name,
+                                   tuple(self._members)) from None
 
     def names(self) -> tuple[str, ...]:
         self._load_builtins()

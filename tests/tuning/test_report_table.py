@@ -67,7 +67,7 @@ def test_csv_and_markdown(runs, tmp_path):
 
 def test_plots_are_written(tmp_path):
     paths = [speedup_bars(["a", "b"], {"ep": [1.25, 2.0], "tp": [1.0, None]}, tmp_path / "s.png", baseline="tp"),
-             layer_breakdown({"tp": ([1, 2], [1.0, 2.0], [3.0, 1.0])}, tmp_path / "l.png"),
+             layer_breakdown({"B=16": {"tp": ([1, 2], [1.0, 2.0], [3.0, 1.0])}}, tmp_path / "l.png"),
              convergence({"s1 (gp)": [5.0, 3.0, float("nan"), 2.0], "s2 (random)": [4.0, 4.5, 3.5, 3.9]},
                          tmp_path / "c.png", group_of=lambda n: n.split("(")[1].rstrip(")"))]
     for path in paths:
