@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hdmoe_ray.config.strategies import StrategyConfig, strategy_config_class
-from hdmoe_ray.config.validate import one_of, positive
+from hdmoe_ray.config.validate import one_of, positive, positive_int
 from hdmoe_ray.core.errors import ConfigError
 
 WORKLOAD_MODES = ("expected", "sampled")
@@ -44,22 +44,22 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         g = "model"
+        for name in ("name", "default_trace", "source"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{g}.{name}", f"must be a string, got {getattr(self, name)!r}")
         for name in ("num_experts", "top_k", "num_layers", "hidden_size", "expert_intermediate_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
+            positive_int(g, name, getattr(self, name))
         for name in ("num_dense_layers", "num_shared_experts", "shared_expert_intermediate_size",
                      "dense_intermediate_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{g}.{name}", f"must be an integer >= 0, got {value!r}")
+            positive_int(g, name, getattr(self, name), allow_zero=True)
         if self.top_k > self.num_experts:
             raise ConfigError(f"{g}.top_k", f"top_k={self.top_k} exceeds num_experts={self.num_experts}")
         if self.num_dense_layers >= self.num_layers:
             raise ConfigError(f"{g}.num_dense_layers",
                               f"{self.num_dense_layers} dense layers leave no MoE layer of {self.num_layers}")
-        if self.paper_expert_intermediate_size is not None and self.paper_expert_intermediate_size <= 0:
-            raise ConfigError(f"{g}.paper_expert_intermediate_size", "must be a positive integer or null")
+        if self.paper_expert_intermediate_size is not None:
+            positive_int(g, "paper_expert_intermediate_size", self.paper_expert_intermediate_size,
+                         what="a positive integer or null")
         if self.num_shared_experts > 0 and self.shared_expert_intermediate_size <= 0:
             raise ConfigError(f"{g}.shared_expert_intermediate_size",
                               "must be > 0 when num_shared_experts > 0")
@@ -85,6 +85,8 @@ class HardwareConfig:
 
     def __post_init__(self) -> None:
         g = "hardware"
+        if not isinstance(self.name, str):
+            raise ConfigError(f"{g}.name", f"must be a string, got {self.name!r}")
         for name in ("mesh_x", "mesh_y"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -125,14 +127,13 @@ class SyntheticTraceConfig:
 
     def __post_init__(self) -> None:
         g = "workload.synthetic"
-        if not isinstance(self.num_tokens, int) or self.num_tokens <= 0:
-            raise ConfigError(f"{g}.num_tokens", f"must be a positive integer, got {self.num_tokens!r}")
-        if not isinstance(self.batch_tokens, int) or self.batch_tokens <= 0:
-            raise ConfigError(f"{g}.batch_tokens", f"must be a positive integer, got {self.batch_tokens!r}")
+        positive_int(g, "num_tokens", self.num_tokens)
+        positive_int(g, "batch_tokens", self.batch_tokens)
         positive(g, "zipf_exponent", self.zipf_exponent, allow_zero=True)
         for name in ("coactivation_strength", "cross_layer_correlation", "drift_per_batch", "token_correlation"):
             value = getattr(self, name)
-            if not (0.0 <= value <= 1.0):
+            real = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (real and 0.0 <= value <= 1.0):  # a NaN fails the comparison too
                 raise ConfigError(f"{g}.{name}", f"must lie in [0, 1], got {value!r}")
 
 
@@ -151,11 +152,17 @@ class WorkloadConfig:
 
     def __post_init__(self) -> None:
         g = "workload"
-        if not isinstance(self.batch_size, int) or self.batch_size <= 0:
-            raise ConfigError(f"{g}.batch_size", f"must be a positive integer, got {self.batch_size!r}")
+        for name in ("trace", "trace_path", "category"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{g}.{name}", f"must be a string or null, got {value!r}")
+        positive_int(g, "batch_size", self.batch_size)
         one_of(g, "mode", self.mode, WORKLOAD_MODES)
-        if not isinstance(self.num_sampled_batches, int) or self.num_sampled_batches <= 0:
-            raise ConfigError(f"{g}.num_sampled_batches", f"must be a positive integer, got {self.num_sampled_batches!r}")
+        positive_int(g, "num_sampled_batches", self.num_sampled_batches)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):  # its range: RunConfig.seed (${seed})
+            raise ConfigError(f"{g}.seed", f"must be an integer, got {self.seed!r}")
+        if not isinstance(self.synthetic, SyntheticTraceConfig):
+            raise ConfigError(f"{g}.synthetic", f"must be a SyntheticTraceConfig, got {type(self.synthetic).__name__}")
 
 
 @dataclass(frozen=True)
@@ -192,9 +199,11 @@ class ProfileConfig:
         for name in ("a2a_bytes_per_element", "allreduce_bytes_per_element", "proxy_bytes_per_element",
                      "attn_bytes_per_element", "weight_bytes_per_element", "expert_flops_per_token_factor",
                      "kv_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"{g}.{name}", f"must be a positive integer, got {value!r}")
+            positive_int(g, name, getattr(self, name))
+        for name in ("include_shared_experts", "use_paper_intermediate_size", "hop_latency", "enforce_capacity",
+                     "count_broadcast_traffic"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{g}.{name}", f"must be true or false, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -207,8 +216,8 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError("network.model", f"must be a network model name, got {self.model!r}")
-        if self.chunk_bytes is not None and (not isinstance(self.chunk_bytes, int) or self.chunk_bytes <= 0):
-            raise ConfigError("network.chunk_bytes", f"must be a positive integer or null, got {self.chunk_bytes!r}")
+        if self.chunk_bytes is not None:
+            positive_int("network", "chunk_bytes", self.chunk_bytes, what="a positive integer or null")
 
 
 @dataclass(frozen=True)
@@ -222,8 +231,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("engine.name", f"must be an engine name, got {self.name!r}")
-        if not isinstance(self.num_actors, int) or self.num_actors <= 0:
-            raise ConfigError("engine.num_actors", f"must be a positive integer, got {self.num_actors!r}")
+        positive_int("engine", "num_actors", self.num_actors)
+        if self.address is not None and not isinstance(self.address, str):
+            raise ConfigError("engine.address", f"must be a string or null, got {self.address!r}")
 
 
 @dataclass(frozen=True)
@@ -236,6 +246,10 @@ class TrackingConfig:
 
     def __post_init__(self) -> None:
         one_of("tracking", "name", self.name, ("none", "mlflow"))
+        if self.uri is not None and not isinstance(self.uri, str):
+            raise ConfigError("tracking.uri", f"must be a string or null, got {self.uri!r}")
+        if not isinstance(self.experiment_name, str):
+            raise ConfigError("tracking.experiment_name", f"must be a string, got {self.experiment_name!r}")
         if not self.experiment_name:
             raise ConfigError("tracking.experiment_name", "must not be empty")
 
@@ -273,5 +287,13 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ConfigError("seed", f"must be an integer >= 0, got {self.seed!r}")
+        groups = {"model": ModelConfig, "hardware": HardwareConfig, "workload": WorkloadConfig,
+                  "strategy": StrategyConfig, "profile": ProfileConfig, "network": NetworkConfig,
+                  "engine": EngineConfig, "tracking": TrackingConfig, "optimize": OptimizeOptions}
+        for name, cls in groups.items():
+            if not isinstance(getattr(self, name), cls):
+                raise ConfigError(name, f"must be a {cls.__name__}, got {type(getattr(self, name)).__name__}")
+        if not isinstance(self.compare, (list, tuple)) or not all(isinstance(c, str) for c in self.compare):
+            raise ConfigError("compare", f"must be a list of strategy names, got {self.compare!r}")
         if type(self.strategy) is StrategyConfig:  # only the name given: the strategy's own defaults
             object.__setattr__(self, "strategy", strategy_config_class(self.strategy.name)(name=self.strategy.name))

@@ -97,6 +97,11 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._check_milp()
+        for name in ("node_balance", "link_balance"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"strategy.{name}", f"must be true or false, got {getattr(self, name)!r}")
+        if self.mapping_path is not None and not isinstance(self.mapping_path, str):
+            raise ConfigError("strategy.mapping_path", f"must be a path (string) or null, got {self.mapping_path!r}")
         positive("strategy", "load_cap_factor", self.load_cap_factor)
         for name in ("link_balance_evaluations", "link_balance_initial_points"):
             positive_int("strategy", name, getattr(self, name))

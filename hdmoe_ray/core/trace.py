@@ -8,6 +8,14 @@ import numpy as np
 
 from hdmoe_ray.core.errors import TraceError
 
+MAX_EXPERTS = int(np.iinfo(np.int16).max)  # expert ids are int16
+MAX_LAYER_ID = int(np.iinfo(np.int32).max)  # the canonical Parquet file stores layer ids as int32
+
+
+def _is_int(value: object) -> bool:
+    """An integer (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
 
 @dataclass(frozen=True, eq=False)
 class RoutingTrace:
@@ -35,19 +43,42 @@ class RoutingTrace:
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        where = self.source_path
+        where = self.source_path if isinstance(self.source_path, str) else None
+        if self.source_path is not None and where is None:
+            raise TraceError(f"source_path must be a string or None, got {type(self.source_path).__name__}")
+        if not isinstance(self.name, str):
+            raise TraceError(f"name must be a string, got {type(self.name).__name__}", path=where)
+        if not isinstance(self.source_format, str):
+            raise TraceError(f"source_format must be a string, got {type(self.source_format).__name__}", path=where)
+        if not isinstance(self.metadata, dict):
+            raise TraceError(f"metadata must be a dict, got {type(self.metadata).__name__}", path=where)
         ids = self.expert_ids
         if not isinstance(ids, np.ndarray) or ids.ndim != 3:
             raise TraceError("expert_ids must be a 3-D array [layers, tokens, top_k]", path=where)
+        if ids.dtype.kind not in "iu":
+            raise TraceError(f"expert_ids must hold integers, got {ids.dtype}", path=where)
         num_layers, num_tokens, top_k = ids.shape
         if num_layers == 0 or num_tokens == 0 or top_k == 0:
             raise TraceError(f"empty trace (layers={num_layers}, tokens={num_tokens}, top_k={top_k})", path=where)
+        if not _is_int(self.num_experts):
+            raise TraceError(f"num_experts must be an integer, got {self.num_experts!r}", path=where)
         if self.num_experts <= 0:
             raise TraceError(f"num_experts must be positive, got {self.num_experts}", path=where)
+        if self.num_experts > MAX_EXPERTS:
+            raise TraceError(f"num_experts={self.num_experts} does not fit the int16 expert ids (at most "
+                             f"{MAX_EXPERTS})", path=where)
+        if not isinstance(self.layer_ids, (tuple, list)):
+            raise TraceError(f"layer_ids must be a tuple of integers, got {type(self.layer_ids).__name__}", path=where)
         if not self.layer_ids:
             object.__setattr__(self, "layer_ids", tuple(range(num_layers)))
         if len(self.layer_ids) != num_layers:
             raise TraceError(f"{len(self.layer_ids)} layer ids for {num_layers} layers", path=where)
+        bad_ids = [i for i in self.layer_ids if not _is_int(i) or not 0 <= i <= MAX_LAYER_ID]
+        if bad_ids:
+            raise TraceError(f"layer ids must be integers in [0, {MAX_LAYER_ID}], got {bad_ids[0]!r}", path=where)
+        object.__setattr__(self, "layer_ids", tuple(int(i) for i in self.layer_ids))
+        if len(set(self.layer_ids)) != num_layers:
+            raise TraceError(f"duplicate layer ids {list(self.layer_ids)}", path=where)
         lo = ids.min(axis=(1, 2))
         hi = ids.max(axis=(1, 2))
         bad = np.flatnonzero((lo < 0) | (hi >= self.num_experts))
@@ -56,11 +87,26 @@ class RoutingTrace:
             raise TraceError(
                 f"expert id out of range [0, {self.num_experts}): min {int(lo[i])}, max {int(hi[i])}",
                 path=where, layer=self.layer_ids[i])
-        if self.gate_weights is not None and self.gate_weights.shape != ids.shape:
-            raise TraceError(f"gate_weights shape {self.gate_weights.shape} != expert_ids shape {ids.shape}",
-                             path=where)
+        gates = self.gate_weights
+        if gates is not None:
+            if not isinstance(gates, np.ndarray) or gates.dtype.kind != "f":
+                raise TraceError("gate_weights must be a floating-point array", path=where)
+            if gates.shape != ids.shape:
+                raise TraceError(f"gate_weights shape {gates.shape} != expert_ids shape {ids.shape}", path=where)
+            finite = np.isfinite(gates).all(axis=(1, 2))
+            if not finite.all():
+                i = int(np.flatnonzero(~finite)[0])
+                raise TraceError("gate weights must be finite (found NaN or infinity)", path=where,
+                                 layer=self.layer_ids[i])
         if top_k > self.num_experts:
             raise TraceError(f"top_k={top_k} exceeds num_experts={self.num_experts}", path=where)
+        offsets = self.batch_offsets
+        if offsets is not None:
+            if not isinstance(offsets, np.ndarray) or offsets.ndim != 1 or offsets.dtype.kind not in "iu":
+                raise TraceError("batch_offsets must be a 1-D integer array", path=where)
+            if offsets.size == 0 or offsets[0] != 0 or np.any(np.diff(offsets) <= 0) or offsets[-1] >= num_tokens:
+                raise TraceError(f"batch_offsets must start at 0 and increase strictly below num_tokens={num_tokens}",
+                                 path=where)
 
     @property
     def num_layers(self) -> int:

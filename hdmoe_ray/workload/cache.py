@@ -24,6 +24,7 @@ from hdmoe_ray.workload.formats.textio import stem
 
 CACHE_ENV = "HDMOE_CACHE_DIR"
 CACHE_VERSION = 1  # bump when an importer's output changes for the same input
+STEM_BYTES = 100  # of the source's name in the cache file's name (a file name holds at most 255 bytes)
 
 
 def cache_dir() -> Path:
@@ -49,7 +50,8 @@ def cache_path(source: Path, fmt: str, *, num_experts: int | None, top_k: int | 
                            "cache_version": CACHE_VERSION, "parquet_version": FORMAT_VERSION,
                            "num_experts": num_experts, "top_k": top_k, "name": name})
     digest = hashlib.sha256(material.encode()).hexdigest()[:20]
-    return cache_dir() / f"{stem(source)}-{digest}.parquet"
+    label = os.fsdecode(os.fsencode(stem(source))[:STEM_BYTES])  # may cut a character: the digest is the key
+    return cache_dir() / f"{label}-{digest}.parquet"
 
 
 def load_cached(path: Path) -> RoutingTrace | None:

@@ -18,7 +18,7 @@ from hdmoe_ray.core.errors import ConfigError, TraceError, UnknownNameError
 from hdmoe_ray.core.trace import RoutingTrace
 from hdmoe_ray.workload import bundled
 from hdmoe_ray.workload.cache import cache_path, load_cached, store_cached
-from hdmoe_ray.workload.formats.registry import detect_format, read_trace
+from hdmoe_ray.workload.formats.registry import check_hint, detect_format, read_trace
 
 if TYPE_CHECKING:
     from hdmoe_ray.config.schemas import ModelConfig, WorkloadConfig
@@ -37,9 +37,15 @@ def locate(name_or_path: str | os.PathLike) -> tuple[Path, str | None]:
     if isinstance(name_or_path, str) and bundled.is_bundled_name(text):
         entry = bundled.bundled_trace(text)
         return entry.path, entry.name
-    path = Path(text).expanduser()
-    if path.exists():
-        return path, None
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError as exc:  # "~user" of an unknown user
+        raise TraceError(f"cannot expand the home folder: {exc}", path=text) from exc
+    try:
+        if path.exists():
+            return path, None
+    except OSError as exc:  # a name too long, a symlink loop
+        raise TraceError(f"cannot access: {exc.strerror or exc}", path=str(path)) from exc
     if os.sep not in text and "/" not in text and "." not in text:
         raise UnknownNameError("trace", text, [*bundled.bundled_names(), *bundled.FAMILIES])
     raise TraceError("no such file or folder", path=str(path))
@@ -56,7 +62,10 @@ def load_trace(name_or_path: str | os.PathLike, *, num_experts: int | None = Non
 
     Raises:
         UnknownNameError, TraceError: unknown name, missing path, or bad content (see each format).
+        ConfigError: a hint that is not a positive integer.
     """
+    check_hint("num_experts", num_experts)
+    check_hint("top_k", top_k)
     path, name = locate(name_or_path)
     fmt = detect_format(path)
     if fmt == "parquet" or not use_cache:

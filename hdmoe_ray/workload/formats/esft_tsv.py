@@ -15,7 +15,6 @@ one call for the ids (numpy) and one for the weights (Arrow's CSV parser, ~3x fa
 from __future__ import annotations
 
 import io
-import json
 import re
 import warnings
 from pathlib import Path
@@ -25,13 +24,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from hdmoe_ray.core.errors import TraceError
-from hdmoe_ray.core.trace import RoutingTrace
+from hdmoe_ray.core.trace import MAX_EXPERTS, RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
-from hdmoe_ray.workload.formats.textio import check_distinct_experts, read_bytes, read_text
+from hdmoe_ray.workload.formats.textio import check_distinct_experts, parse_json, read_bytes, read_text, short
 
 FORMAT = "esft_tsv"
 DEFAULT_TOP_K = 6  # DeepSeek-V2-Lite routes each token to 6 of 64 experts
-LAYER_FILE = re.compile(r"^expert_weights_(\d+)\.txt(\.gz)?$")
+LAYER_FILE = re.compile(r"^expert_weights_([0-9]+)\.txt(\.gz)?$")  # ASCII digits (\d takes any script's)
+INT_FIELDS = re.compile(r"[^0-9\t+-]")  # a character no tab-separated integer field holds
 SUMMARY_FILES = ("summary.json.gz", "summary.json")
 
 
@@ -68,15 +68,35 @@ def _parse_all(fields: list[str], dtype: type) -> np.ndarray:
                                        quoted_strings_can_be_null=False)
         try:
             table = pacsv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
-        except pa.ArrowInvalid:
+        except pa.ArrowException:
             return np.empty(0, dtype=dtype)
         return table.column("v").to_numpy().astype(dtype, copy=False)
+    joined = "\t".join(fields)
+    # numpy skips spaces and other whitespace between numbers ("1 2" reads as two ids): only digits,
+    # signs and single tabs may reach it, else the per-line check below names the bad line
+    if INT_FIELDS.search(joined) or "\t\t" in joined or joined.startswith("\t") or joined.endswith("\t"):
+        return np.empty(0, dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            return np.fromstring("\t".join(fields), dtype=dtype, sep="\t")
+            return np.fromstring(joined, dtype=dtype, sep="\t")
         except (ValueError, DeprecationWarning):
             return np.empty(0, dtype=dtype)
+
+
+def _field_ok(field: str, dtype: type) -> bool:
+    """One line's tab-separated numbers parse, each field non-empty and without surrounding whitespace."""
+    tokens = field.split("\t")
+    if any(not token or token != token.strip() for token in tokens):
+        return False
+    if np.dtype(dtype).kind != "f" and INT_FIELDS.search(field):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return np.fromstring(field, dtype=dtype, sep="\t").size == len(tokens)
+        except (ValueError, DeprecationWarning):
+            return False
 
 
 def _parse_numbers(fields: list[str], dtype: type, what: str, file: Path, layer: int) -> np.ndarray:
@@ -86,13 +106,7 @@ def _parse_numbers(fields: list[str], dtype: type, what: str, file: Path, layer:
     if values.size == counts.sum():
         return values
     for line, field in enumerate(fields, start=1):  # error path only: find the offending line
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                ok = np.fromstring(field, dtype=dtype, sep="\t").size == field.count("\t") + 1
-            except (ValueError, DeprecationWarning):
-                ok = False
-        if not ok:
+        if not _field_ok(field, dtype):
             raise TraceError(f"line {line}: empty or non-numeric {what} field", path=str(file), layer=layer)
     raise TraceError(f"malformed {what} fields", path=str(file), layer=layer)
 
@@ -117,7 +131,13 @@ def parse_layer(text: str, top_k: int, file: Path, layer: int) -> tuple[np.ndarr
         raise TraceError(f"line {i + 1}: {n_ids[i]} expert ids and {n_weights[i]} gate weights "
                          f"(need equal counts, a multiple of top_k={top_k})", path=str(file), layer=layer)
     ids = _parse_numbers(id_fields, np.int64, "expert id", file, layer)
-    weights = _parse_numbers(weight_fields, np.float64, "gate weight", file, layer).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused below
+        weights = _parse_numbers(weight_fields, np.float64, "gate weight", file, layer).astype(np.float32)
+    not_finite = np.flatnonzero(~np.isfinite(weights))
+    if not_finite.size:
+        line = int(np.searchsorted(np.cumsum(n_weights), not_finite[0], side="right")) + 1
+        raise TraceError(f"line {line}: gate weight {weights[not_finite[0]]} is not a finite number",
+                         path=str(file), layer=layer)
     return ids.reshape(-1, top_k), weights.reshape(-1, top_k), n_ids // top_k
 
 
@@ -126,12 +146,16 @@ def _summary_experts(folder: Path) -> tuple[int | None, str | None]:
     for name in SUMMARY_FILES:
         file = folder / name
         if file.is_file():
-            try:
-                scores = json.loads(read_bytes(file)).get("gate_scores") or {}
-                first = next(iter(scores.values()))
-                return len(first), name
-            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, StopIteration, TypeError) as exc:
-                raise TraceError(f"corrupt summary (gate_scores per layer expected): {exc}", path=str(file)) from exc
+            data = parse_json(read_bytes(file), file, "corrupt summary (gate_scores per layer expected)")
+            scores = data.get("gate_scores") if isinstance(data, dict) else None
+            if not isinstance(scores, dict) or not scores:
+                raise TraceError("corrupt summary (gate_scores per layer expected): no gate_scores object "
+                                 "with a layer", path=str(file))
+            layer, first = next(iter(scores.items()))
+            if not isinstance(first, (dict, list)) or not first:
+                raise TraceError(f"corrupt summary (gate_scores per layer expected): layer {short(layer)} "
+                                 f"holds {short(first)}, not a score per expert", path=str(file))
+            return len(first), name
     return None, None
 
 
@@ -165,6 +189,9 @@ def read_esft_tsv(path: Path, *, num_experts: int | None = None, top_k: int | No
         experts, source = num_experts, "caller"
     else:
         experts, source = int(stacked.max()) + 1, "max_id"
+    if experts > MAX_EXPERTS:
+        raise TraceError(f"num_experts={experts} (E from {source}) does not fit the int16 expert ids",
+                         path=str(path))
     layer_ids = tuple(lid for lid, _ in files)
     out_of_range = ((stacked < 0) | (stacked >= experts)).any(axis=(1, 2))
     if out_of_range.any():

@@ -8,19 +8,20 @@ else max id + 1. ``metadata["num_experts_from"]`` records which (``caller``, ``f
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 import numpy as np
 
 from hdmoe_ray.core.errors import TraceError
-from hdmoe_ray.core.trace import RoutingTrace
+from hdmoe_ray.core.trace import MAX_EXPERTS, MAX_LAYER_ID, RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
-from hdmoe_ray.workload.formats.textio import check_distinct_experts, read_bytes, stem
+from hdmoe_ray.workload.formats.textio import check_distinct_experts, parse_json, read_bytes, short, stem
 
 FORMAT = "hdmoe_json"
 # Routed experts of the models the authors traced, keyed by the last "_" part of their file names.
 MODEL_EXPERTS = {"mixtral": 8, "deepseek": 64, "qwen": 64}
+LAYER_KEY = re.compile(r"-?[0-9]+")  # ASCII digits: int() would also take " 1", "+1", "1_0", other scripts' digits
 
 
 def detect(path: Path) -> bool:
@@ -36,13 +37,22 @@ def _layer_array(value: object, layer: int, path: Path) -> np.ndarray:
         raise TraceError("empty layer (no tokens)", path=str(path), layer=layer)
     try:
         ids = np.asarray(value)
-    except (ValueError, TypeError) as exc:  # ragged rows
+    except (ValueError, TypeError, OverflowError) as exc:  # ragged rows
         raise TraceError(f"tokens list different numbers of experts ({exc})", path=str(path), layer=layer) from exc
     if ids.ndim != 2 or ids.shape[1] == 0:
         raise TraceError(f"expected [tokens, top_k] expert ids, got shape {ids.shape}", path=str(path), layer=layer)
     if ids.dtype.kind not in "iu":
         raise TraceError(f"expert ids must be integers, got {ids.dtype} values", path=str(path), layer=layer)
     return ids
+
+
+def _layer_id(key: str, path: Path) -> int:
+    """The layer id a JSON key spells (ASCII digits, in [0, MAX_LAYER_ID]), or a TraceError naming the key."""
+    if not LAYER_KEY.fullmatch(key):
+        raise TraceError(f"layer key {short(key)} is not an integer", path=str(path))
+    if len(key) > len(str(MAX_LAYER_ID)) or not 0 <= int(key) <= MAX_LAYER_ID:
+        raise TraceError(f"layer key {short(key)} is out of range [0, {MAX_LAYER_ID}]", path=str(path))
+    return int(key)
 
 
 def _num_experts(path: Path, caller: int | None, max_id: int) -> tuple[int, str]:
@@ -63,21 +73,16 @@ def read_hdmoe_json(path: Path, *, num_experts: int | None = None, top_k: int | 
         TraceError: corrupt gzip or JSON, a non-integer key, an empty or ragged layer, layers with
             different token counts or top-k, an id out of [0, E), a token listing an expert twice.
     """
-    raw = read_bytes(path)
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TraceError(f"corrupt JSON: {exc}", path=str(path)) from exc
+    data = parse_json(read_bytes(path), path, "corrupt JSON")
     if not isinstance(data, dict) or not data:
         raise TraceError("empty trace: expected a non-empty object {layer id: [[expert ids], ...]}", path=str(path))
-    try:
-        layer_ids = sorted(int(key) for key in data)
-    except ValueError:
-        bad = next(key for key in data if not key.lstrip("-").isdigit())
-        raise TraceError(f"layer key {bad!r} is not an integer", path=str(path)) from None
-    if len(set(layer_ids)) != len(layer_ids):
-        raise TraceError(f"duplicate layer ids among keys {list(data)}", path=str(path))
-    keys = {int(key): key for key in data}
+    keys = {}
+    for key in data:
+        lid = _layer_id(key, path)
+        if lid in keys:
+            raise TraceError(f"duplicate layer ids among keys {short(list(data))}", path=str(path))
+        keys[lid] = key
+    layer_ids = sorted(keys)
     layers = [_layer_array(data[keys[lid]], lid, path) for lid in layer_ids]
     first = layers[0].shape
     for lid, ids in zip(layer_ids, layers):
@@ -90,7 +95,7 @@ def read_hdmoe_json(path: Path, *, num_experts: int | None = None, top_k: int | 
     stacked = np.stack(layers)
     lo, hi = int(stacked.min()), int(stacked.max())
     experts, source = _num_experts(path, num_experts, hi)
-    if experts > np.iinfo(np.int16).max:
+    if experts > MAX_EXPERTS:
         raise TraceError(f"num_experts={experts} does not fit the int16 expert ids", path=str(path))
     if lo < 0 or hi >= experts:
         bad = int(np.flatnonzero((stacked < 0).any(axis=(1, 2)) | (stacked >= experts).any(axis=(1, 2)))[0])

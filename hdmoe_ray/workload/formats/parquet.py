@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 
 from hdmoe_ray.core.atomic_io import atomic_write
 from hdmoe_ray.core.errors import TraceError
-from hdmoe_ray.core.trace import RoutingTrace
+from hdmoe_ray.core.trace import MAX_EXPERTS, MAX_LAYER_ID, RoutingTrace
 from hdmoe_ray.workload.formats.registry import register_format
+from hdmoe_ray.workload.formats.textio import parse_json, short
 
 FORMAT = "parquet"
 FORMAT_VERSION = 1
@@ -53,8 +54,11 @@ def detect(path: Path) -> bool:
         return False
     if path.suffix == ".parquet":
         return True
-    with path.open("rb") as handle:
-        return handle.read(4) == PARQUET_MAGIC
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == PARQUET_MAGIC
+    except OSError:  # unreadable: not recognisably Parquet (the reader names the error)
+        return False
 
 
 def _table(trace: RoutingTrace) -> pa.Table:
@@ -87,25 +91,61 @@ def write_parquet(trace: RoutingTrace, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", write_page_checksum=True))
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_list(value: object, lo: int, hi: int) -> bool:
+    return isinstance(value, list) and all(_is_int(v) and lo <= v <= hi for v in value)
+
+
+# What each header field must hold (checked before any is used): (test, description).
+_HEADER_FIELDS = {
+    "name": (lambda v: isinstance(v, str), "a string"),
+    "num_experts": (lambda v: _is_int(v) and 0 < v <= MAX_EXPERTS, f"an integer in [1, {MAX_EXPERTS}]"),
+    "top_k": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "num_layers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "num_tokens": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "layer_ids": (lambda v: _int_list(v, 0, MAX_LAYER_ID), f"a list of integers in [0, {MAX_LAYER_ID}]"),
+    "batch_offsets": (lambda v: v is None or _int_list(v, 0, 2**63 - 1), "null or a list of integers >= 0"),
+    "source_format": (lambda v: isinstance(v, str), "a string"),
+    "source_path": (lambda v: v is None or isinstance(v, str), "null or a string"),
+    "metadata": (lambda v: v is None or isinstance(v, dict), "null or an object"),
+}
+
+
 def _header(table: pa.Table, path: Path) -> dict:
     raw = (table.schema.metadata or {}).get(META_KEY)
     if raw is None:
         raise TraceError(f"not a hdmoe_ray trace: schema metadata {META_KEY.decode()!r} missing", path=str(path))
-    try:
-        header = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise TraceError(f"corrupt {META_KEY.decode()} metadata: {exc}", path=str(path)) from exc
-    if header.get("format_version") != FORMAT_VERSION:
-        raise TraceError(f"format_version {header.get('format_version')!r}, this reader knows {FORMAT_VERSION}",
-                         path=str(path))
+    header = parse_json(raw, path, f"corrupt {META_KEY.decode()} metadata")
+    if not isinstance(header, dict):
+        raise TraceError(f"corrupt {META_KEY.decode()} metadata: expected a JSON object, got "
+                         f"{type(header).__name__}", path=str(path))
+    version = header.get("format_version")
+    if not _is_int(version) or version != FORMAT_VERSION:
+        raise TraceError(f"format_version {short(version)}, this reader knows {FORMAT_VERSION}", path=str(path))
     missing = [k for k in ("name", "num_experts", "top_k", "num_layers", "num_tokens", "layer_ids") if k not in header]
     if missing:
         raise TraceError(f"metadata field(s) missing: {', '.join(missing)}", path=str(path))
+    for key, (ok, what) in _HEADER_FIELDS.items():
+        if key in header and not ok(header[key]):
+            raise TraceError(f"metadata field {key!r} must be {what}, got {short(header[key])}", path=str(path))
     return header
 
 
+def _column(table: pa.Table, name: str, path: Path) -> pa.ChunkedArray:
+    """The column called ``name``; a TraceError when it is missing or appears more than once."""
+    found = table.schema.get_all_field_indices(name)
+    if not found:
+        raise TraceError(f"column missing: {name!r}", path=str(path))
+    if len(found) > 1:
+        raise TraceError(f"column {name!r} appears {len(found)} times", path=str(path))
+    return table.column(found[0])
+
+
 def _list_values(table: pa.Table, column: str, top_k: int, dtype: type, shape: tuple, path: Path) -> np.ndarray:
-    chunked = table.column(column)
+    chunked = _column(table, column, path)
     if not pa.types.is_fixed_size_list(chunked.type) or chunked.type.list_size != top_k:
         raise TraceError(f"column {column!r} has type {chunked.type}, expected fixed_size_list[{top_k}]",
                          path=str(path))
@@ -113,6 +153,12 @@ def _list_values(table: pa.Table, column: str, top_k: int, dtype: type, shape: t
     if combined.null_count:
         raise TraceError(f"column {column!r} holds {combined.null_count} null rows", path=str(path))
     return _numpy(combined.flatten(), dtype, path, column).reshape(shape)
+
+
+def _bare_message(exc: TraceError) -> str:
+    """A TraceError's message without its ``path: layer N:`` prefix."""
+    where = [str(p) for p in (exc.path, None if exc.layer is None else f"layer {exc.layer}") if p is not None]
+    return str(exc).removeprefix(": ".join(where) + ": ") if where else str(exc)
 
 
 @register_format(FORMAT, detect=detect)
@@ -132,18 +178,15 @@ def read_parquet(path: Path, *, num_experts: int | None = None, top_k: int | Non
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise TraceError(f"corrupt or truncated Parquet file: {exc}", path=str(path)) from exc
     head = _header(table, path)
-    num_layers, num_tokens, k = int(head["num_layers"]), int(head["num_tokens"]), int(head["top_k"])
+    num_layers, num_tokens, k = head["num_layers"], head["num_tokens"], head["top_k"]
     if table.num_rows == 0 or num_layers * num_tokens == 0:
         raise TraceError(f"empty trace ({table.num_rows} rows)", path=str(path))
     if table.num_rows != num_layers * num_tokens:
         raise TraceError(f"{table.num_rows} rows, expected num_layers*num_tokens = {num_layers * num_tokens}",
                          path=str(path))
-    layer_ids = tuple(int(i) for i in head["layer_ids"])
-    try:
-        layers = _numpy(table.column("layer").combine_chunks(), np.int32, path, "layer")
-        tokens = _numpy(table.column("token").combine_chunks(), np.int32, path, "token")
-    except KeyError as exc:
-        raise TraceError(f"column missing: {exc}", path=str(path)) from exc
+    layer_ids = tuple(head["layer_ids"])
+    layers = _numpy(_column(table, "layer", path).combine_chunks(), np.int32, path, "layer")
+    tokens = _numpy(_column(table, "token", path).combine_chunks(), np.int32, path, "token")
     if len(layer_ids) != num_layers or not (np.array_equal(layers, np.repeat(layer_ids, num_tokens))
                                            and np.array_equal(tokens, np.tile(np.arange(num_tokens), num_layers))):
         raise TraceError("rows are not layer-major (layer, token) as the metadata records", path=str(path))
@@ -152,8 +195,11 @@ def read_parquet(path: Path, *, num_experts: int | None = None, top_k: int | Non
     gates = (_list_values(table, "gate_weights", k, np.float32, shape, path)
              if "gate_weights" in table.column_names else None)
     offsets = head.get("batch_offsets")
-    return RoutingTrace(name=name or head["name"], num_experts=int(head["num_experts"]), expert_ids=ids,
-                        gate_weights=gates, layer_ids=layer_ids,
-                        batch_offsets=None if offsets is None else np.asarray(offsets, dtype=np.int64),
-                        source_format=head.get("source_format", FORMAT), source_path=head.get("source_path"),
-                        metadata=head.get("metadata") or {})
+    try:
+        return RoutingTrace(name=name or head["name"], num_experts=head["num_experts"], expert_ids=ids,
+                            gate_weights=gates, layer_ids=layer_ids,
+                            batch_offsets=None if offsets is None else np.asarray(offsets, dtype=np.int64),
+                            source_format=head.get("source_format", FORMAT), source_path=head.get("source_path"),
+                            metadata=head.get("metadata") or {})
+    except TraceError as exc:  # it names the recorded source_path: name this file instead
+        raise TraceError(_bare_message(exc), path=str(path), layer=exc.layer) from exc

@@ -8,6 +8,7 @@ an unreadable file.
 from __future__ import annotations
 
 import gzip
+import json
 import zlib
 from pathlib import Path
 
@@ -41,6 +42,26 @@ def read_text(path: Path, *, layer: int | None = None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise TraceError(f"not UTF-8 text (byte {exc.start})", path=str(path), layer=layer) from exc
+
+
+def parse_json(raw: bytes, path: Path, what: str) -> object:
+    """``json.loads(raw)``; a TraceError ``"<what>: <reason>"`` naming the file when it is not JSON.
+
+    Besides syntax errors this covers bytes that are not UTF-8, numbers beyond Python's int-string limit
+    (4300 digits) and nesting too deep for the parser (RecursionError).
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise TraceError(f"{what}: nested too deeply", path=str(path)) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int-string limit
+        raise TraceError(f"{what}: {exc}", path=str(path)) from exc
+
+
+def short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to about ``limit`` characters (a fuzzed key may be 5000 digits long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def check_distinct_experts(expert_ids: np.ndarray, layer_ids: tuple[int, ...], path: Path) -> None:
