@@ -22,7 +22,8 @@ def hdmoe_mapping(ctx: StrategyContext) -> Mapping:
         from hdmoe_ray.strategies.mapping_io import load_mapping_for
 
         mapping, meta = load_mapping_for(ctx.strategy.mapping_path, num_experts=ctx.model.num_experts,
-                                         num_nodes=ctx.num_nodes, layer_ids=ctx.layer_ids)
+                                         num_nodes=ctx.num_nodes, layer_ids=ctx.layer_ids,
+                                         mesh_shape=(ctx.hardware.mesh_x, ctx.hardware.mesh_y))
         metadata = dict(mapping.metadata, mapping_path=str(ctx.strategy.mapping_path),
                         config_hash=meta.get("config_hash"))
         return Mapping("hdmoe", mapping.layers, metadata)

@@ -33,9 +33,12 @@ def config_hash(run: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def save_mapping(mapping: Mapping, path: str | Path, config_hash: str | None = None) -> Path:
-    """Write ``mapping`` atomically to ``path`` (.npz), stamped with ``config_hash`` (see :func:`config_hash`)."""
+def save_mapping(mapping: Mapping, path: str | Path, config_hash: str | None = None, *,
+                 mesh_shape: tuple[int, int] | None = None) -> Path:
+    """Write ``mapping`` atomically to ``path`` (.npz), stamped with ``config_hash`` (see :func:`config_hash`)
+    and the ``(mesh_x, mesh_y)`` it was made for (a 4x8 and an 8x4 mesh have the same nodes, other links)."""
     meta = {"format_version": FORMAT_VERSION, "strategy": mapping.strategy, "config_hash": config_hash,
+            "mesh_shape": None if mesh_shape is None else [int(mesh_shape[0]), int(mesh_shape[1])],
             "comm_patterns": [lm.comm_pattern for lm in mapping.layers],
             "metadata": mapping.metadata}
     arrays = {"share": np.stack([lm.share for lm in mapping.layers]),
@@ -151,10 +154,25 @@ def load_mapping(path: str | Path) -> tuple[Mapping, dict]:
 
 
 def load_mapping_for(path: str | Path, *, num_experts: int, num_nodes: int,
-                     layer_ids: tuple[int, ...]) -> tuple[Mapping, dict]:
-    """Load a mapping and check it fits: E experts, a D-node mesh, one layer per traced MoE layer."""
+                     layer_ids: tuple[int, ...], mesh_shape: tuple[int, int] | None = None) -> tuple[Mapping, dict]:
+    """Load a mapping and check it fits: E experts, a D-node mesh of shape ``mesh_shape`` (when the file
+    records its shape; a file from before shapes were recorded is accepted with a warning), one layer per
+    traced MoE layer."""
     mapping, meta = load_mapping(path)
     where = f"{path}: "
+    saved_shape = meta.get("mesh_shape")
+    if saved_shape is not None and not (isinstance(saved_shape, list) and len(saved_shape) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in saved_shape)):
+        raise MappingError(f"{where}metadata field 'mesh_shape' must be [mesh_x, mesh_y], got {_short(saved_shape)}")
+    if mesh_shape is not None and saved_shape is not None and tuple(saved_shape) != tuple(mesh_shape):
+        raise MappingError(f"{where}mapping was made for a {saved_shape[0]}x{saved_shape[1]} mesh, this mesh is "
+                           f"{mesh_shape[0]}x{mesh_shape[1]} (same nodes, other links: its placement would not "
+                           "mean the same neighbours)")
+    if mesh_shape is not None and saved_shape is None:
+        import warnings
+
+        warnings.warn(f"{path}: the mapping does not record its mesh shape (saved before shapes were recorded); "
+                      f"assuming {mesh_shape[0]}x{mesh_shape[1]}", stacklevel=2)
     shape = mapping.layers[0].share.shape if mapping.layers else None
     if shape is not None and shape[0] != num_experts:
         raise MappingError(f"{where}mapping has {shape[0]} experts per layer, the model has {num_experts}")

@@ -61,7 +61,8 @@ def save_strategy_artifacts(inputs, results: dict, out_dir: Path) -> list[Path]:
     art = out_dir / "artifacts"
     art.mkdir(parents=True, exist_ok=True)
     for name, result in results.items():
-        paths.append(save_mapping(result.mapping, art / f"mapping_{name}.npz", config_hash(run)))
+        paths.append(save_mapping(result.mapping, art / f"mapping_{name}.npz", config_hash(run),
+                                  mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y)))
         node = result.node_compute_s().mean(axis=0) * 1e6
         paths.append(node_load_heatmap(inputs.mesh, node, art / f"node_load_{name}.png",
                                        title=f"{name}: mean per-layer node compute (us)", unit="us"))

@@ -63,7 +63,8 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
                                  profile=run.profile, strategy=run.strategy, batch_size=run.workload.batch_size,
                                  seed=run.seed, network=run.network, map_fn=map_fn)
         say(f"optimised in {optimum.report['wall_s']:.1f} s (gamma {optimum.report['gamma'].get('gamma', 0):.3f})")
-        mapping_path = save_mapping(optimum.mapping, out_dir / "mapping_hdmoe.npz", config_hash(run))
+        mapping_path = save_mapping(optimum.mapping, out_dir / "mapping_hdmoe.npz", config_hash(run),
+                                    mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y))
         saved = dataclasses.replace(run.strategy, mapping_path=str(mapping_path))
         results = simulate_strategies(run, [saved, *baselines], inputs=inputs, progress=say)
         summary = build_summary(inputs, results, "hdmoe", time.perf_counter() - t0)
