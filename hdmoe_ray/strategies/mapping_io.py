@@ -160,6 +160,12 @@ def load_mapping_for(path: str | Path, *, num_experts: int, num_nodes: int,
     traced MoE layer."""
     mapping, meta = load_mapping(path)
     where = f"{path}: "
+    shape = mapping.layers[0].share.shape if mapping.layers else None
+    if shape is not None and shape[0] != num_experts:
+        raise MappingError(f"{where}mapping has {shape[0]} experts per layer, the model has {num_experts}")
+    if shape is not None and shape[1] != num_nodes:
+        raise MappingError(f"{where}mapping was made for {shape[1]} clusters (a {shape[1]}-node mesh), "
+                           f"this mesh has {num_nodes} nodes")
     saved_shape = meta.get("mesh_shape")
     if saved_shape is not None and not (isinstance(saved_shape, list) and len(saved_shape) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in saved_shape)):
@@ -173,12 +179,6 @@ def load_mapping_for(path: str | Path, *, num_experts: int, num_nodes: int,
 
         warnings.warn(f"{path}: the mapping does not record its mesh shape (saved before shapes were recorded); "
                       f"assuming {mesh_shape[0]}x{mesh_shape[1]}", stacklevel=2)
-    shape = mapping.layers[0].share.shape if mapping.layers else None
-    if shape is not None and shape[0] != num_experts:
-        raise MappingError(f"{where}mapping has {shape[0]} experts per layer, the model has {num_experts}")
-    if shape is not None and shape[1] != num_nodes:
-        raise MappingError(f"{where}mapping was made for {shape[1]} clusters (a {shape[1]}-node mesh), "
-                           f"this mesh has {num_nodes} nodes")
     if len(mapping.layers) != len(layer_ids):
         raise MappingError(f"{where}mapping has {len(mapping.layers)} layers, the trace has {len(layer_ids)} "
                            "MoE layers")
