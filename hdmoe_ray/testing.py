@@ -19,20 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from hdmoe_ray.config.loading import compose_run_config
+from hdmoe_ray.config.overrides import format_value
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, RunConfig
 
 TINY_BASE = ("debug=default", "tracking=none")
-
-
-def _override_value(value: Any) -> str:
-    """A Python value as Hydra override text: None -> null, bools lower case, lists ``[a,b]``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
-    return str(value)
 
 
 def _override_key(override: str) -> str:
@@ -46,7 +36,7 @@ def tiny_overrides(*overrides: str, **values: Any) -> list[str]:
     override of a key replaces an earlier one (``tracking="mlflow"`` replaces ``tracking=none``).
     """
     merged: dict[str, str] = {}
-    items = [*TINY_BASE, *overrides, *(f"{k.replace('__', '.')}={_override_value(v)}" for k, v in values.items())]
+    items = [*TINY_BASE, *overrides, *(f"{k.replace('__', '.')}={format_value(v)}" for k, v in values.items())]
     for item in items:
         key = _override_key(item)
         merged.pop(key, None)  # keep the order of the last occurrence

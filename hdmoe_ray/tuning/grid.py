@@ -9,13 +9,10 @@ in the order the axes were given) and :func:`format_override` writes each value 
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Any
 
+from hdmoe_ray.config.overrides import format_value
 from hdmoe_ray.core.errors import ConfigError
-
-_BARE = re.compile(r"^[A-Za-z0-9_./:+-]+$")
-_KEYWORDS = {"null", "true", "false", "nan", "inf", "-inf"}
 
 
 def grid_axes(grid: dict[str, Any], prefix: str = "") -> dict[str, list[Any]]:
@@ -41,32 +38,6 @@ def expand_grid(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """Every combination as ``{override name: value}``; the first axis varies slowest."""
     names = list(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))]
-
-
-def format_value(value: Any) -> str:
-    """A value in Hydra override syntax (``null``, ``true``, ``[a,b]``, quoted strings when needed)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(format_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{format_value(v)}" for k, v in value.items()) + "}"
-    text = str(value)
-    if _BARE.match(text) and text.lower() not in _KEYWORDS and not _looks_numeric(text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def format_override(name: str, value: Any) -> str:
