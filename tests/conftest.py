@@ -23,7 +23,7 @@ def _isolated_trace_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """A local Ray instance shared by the whole session (STACK.md trap 1)."""
+    """A local Ray instance shared by the whole session (starting Ray per test costs seconds each)."""
     import ray
 
     if not ray.is_initialized():
