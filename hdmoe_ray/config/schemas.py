@@ -21,6 +21,8 @@ WORKLOAD_MODES = ("expected", "sampled")
 ALLREDUCE_MODELS = ("closed_form", "ring")
 COMBINE_PHASES = ("doubled", "simulated")
 FANOUTS = ("ray", "serial")
+AGGREGATOR_RULES = ("largest_share", "random_member_lowest_node")  # names as in network/aggregator.py
+ATTENTION_LAYERS = ("all", "moe")
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,14 @@ class ProfileConfig:
     # all-to-all combine phase: doubled = the layer pays 2 * t_dispatch (the authors' "t_comp + 2*t_comm") |
     # simulated = the reversed messages are simulated too (other XY routes), t_dispatch + t_combine
     combine_phase: str = "doubled"
+    # which mesh node receives (dispatch) and sends back (combine) a token group's activations:
+    # largest_share = the holder doing most of the group's expert work (ties by a fixed hash of the group) |
+    # random_member_lowest_node = the authors' code: a seeded random member expert of the group, then the
+    # lowest-id node holding a share of it (docs/cost_model.md, network/aggregator.py)
+    aggregator_rule: str = "largest_share"
+    # layers whose attention + weight/KV memory time enters the TBT: all = every transformer layer
+    # (model.num_layers, dense ones included) | moe = the MoE layers only, as the authors' evaluation sums it
+    attention_layers: str = "all"
 
     def __post_init__(self) -> None:
         g = "profile"
@@ -196,6 +206,8 @@ class ProfileConfig:
             raise ConfigError(f"{g}.name", f"must be a non-empty label, got {self.name!r}")
         one_of(g, "allreduce_model", self.allreduce_model, ALLREDUCE_MODELS)
         one_of(g, "combine_phase", self.combine_phase, COMBINE_PHASES)
+        one_of(g, "aggregator_rule", self.aggregator_rule, AGGREGATOR_RULES)
+        one_of(g, "attention_layers", self.attention_layers, ATTENTION_LAYERS)
         for name in ("a2a_bytes_per_element", "allreduce_bytes_per_element", "proxy_bytes_per_element",
                      "attn_bytes_per_element", "weight_bytes_per_element", "expert_flops_per_token_factor",
                      "kv_length"):

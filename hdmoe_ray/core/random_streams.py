@@ -9,6 +9,7 @@ the sampled batches with the EP placement). A test checks that the numbers are d
 |---|---|---|
 | ``EP_PLACEMENT`` | 1 | EP's random expert -> cluster slots and cluster -> node permutations |
 | ``SAMPLED_BATCHES`` | 2 | offsets of the sampled decode batches (``workload.mode=sampled``) |
+| ``AGGREGATOR`` | 3 | per-expert salts of the ``random_member_lowest_node`` aggregator rule (per layer) |
 | ``GAMMA_CALIBRATION`` | 7 | the random placements gamma (eq. 3) is fitted on |
 | ``NODE_BALANCE`` | 11 | NodeBalance's heuristic (per layer) |
 | ``LINK_BALANCE`` | 12 | LinkBalance's initial points and candidates (per layer) |
@@ -26,11 +27,13 @@ import numpy as np
 
 EP_PLACEMENT = 1
 SAMPLED_BATCHES = 2
+AGGREGATOR = 3
 GAMMA_CALIBRATION = 7
 NODE_BALANCE = 11
 LINK_BALANCE = 12
 
 ALL_STREAMS = {"EP_PLACEMENT": EP_PLACEMENT, "SAMPLED_BATCHES": SAMPLED_BATCHES,
+               "AGGREGATOR": AGGREGATOR,
                "GAMMA_CALIBRATION": GAMMA_CALIBRATION, "NODE_BALANCE": NODE_BALANCE,
                "LINK_BALANCE": LINK_BALANCE}
 
@@ -38,6 +41,11 @@ ALL_STREAMS = {"EP_PLACEMENT": EP_PLACEMENT, "SAMPLED_BATCHES": SAMPLED_BATCHES,
 def stream(seed: int, stream_id: int) -> np.random.Generator:
     """The generator of one purpose of a run: ``default_rng([seed, stream_id])``."""
     return np.random.default_rng([int(seed), int(stream_id)])
+
+
+def stream_for(seed: int, stream_id: int, *extra: int) -> np.random.Generator:
+    """The generator of one purpose and item: ``default_rng([seed, stream_id, *extra])``."""
+    return np.random.default_rng([int(seed), int(stream_id), *(int(x) for x in extra)])
 
 
 def layer_stream(seed: int, layer_id: int, stream_id: int) -> np.random.Generator:

@@ -15,6 +15,7 @@ import numpy as np
 
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.network.aggregator import LARGEST_SHARE
 from hdmoe_ray.network.models import get_network_model
 from hdmoe_ray.network.proxy import comm_proxy_s
 from hdmoe_ray.network.random_mappings import random_share
@@ -85,7 +86,9 @@ def fit_gamma_on_trace(mesh: Mesh, members_per_layer: Sequence[np.ndarray],
                        rng: np.random.Generator, *, num_mappings: int = 32,
                        proxy_volume_bytes_per_layer: Sequence[np.ndarray] | None = None,
                        kinds: tuple[str, ...] = ("ep", "hybrid", "sparse"), model: str = "des",
-                       chunk_bytes: float | None = None, hop_latency_s: float = 0.0) -> GammaSamples:
+                       chunk_bytes: float | None = None, hop_latency_s: float = 0.0,
+                       aggregator_rule: str = LARGEST_SHARE, aggregator_seed: int = 0,
+                       layer_ids: Sequence[int] | None = None) -> GammaSamples:
     """Sample random placements on random layers, time them with ``model`` and eq. (2), and fit gamma.
 
     Args:
@@ -100,6 +103,8 @@ def fit_gamma_on_trace(mesh: Mesh, members_per_layer: Sequence[np.ndarray],
             Defaults to ``volume_bytes_per_layer``.
         model: network model name (``des`` or ``flow``).
         chunk_bytes, hop_latency_s: passed to the network model.
+        aggregator_rule, aggregator_seed: who aggregates each group (``profile.aggregator_rule``, the run's
+            seed); ``layer_ids`` (the model's layer ids of the tables, default their indices) seed its draw.
     """
     if num_mappings < 2:
         raise ConfigError("gamma.num_mappings", f"need at least 2 samples, got {num_mappings}")
@@ -114,7 +119,9 @@ def fit_gamma_on_trace(mesh: Mesh, members_per_layer: Sequence[np.ndarray],
         kind = kinds[k % len(kinds)]
         layer = int(rng.integers(len(members_per_layer)))
         share = random_share(kind, num_experts, mesh.num_nodes, rng)
-        messages = all_to_all_messages(members_per_layer[layer], volume_bytes_per_layer[layer], share)
+        messages = all_to_all_messages(members_per_layer[layer], volume_bytes_per_layer[layer], share,
+                                       aggregator_rule=aggregator_rule, seed=aggregator_seed,
+                                       layer_id=layer if layer_ids is None else int(layer_ids[layer]))
         t_sim.append(simulate(mesh, messages, link_bytes_per_s, chunk_bytes=chunk_bytes,
                               hop_latency_s=hop_latency_s).time_s)
         t_hat.append(comm_proxy_s(members_per_layer[layer], proxy_volumes[layer], share > 0, link_bytes_per_s))

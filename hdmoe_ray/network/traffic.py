@@ -4,8 +4,9 @@ For every expert group g (a distinct top-k set) with volume ``V_g = f_g * B * h 
 every node holding any expert of g sends ``V_g`` bytes to one aggregator node of g (dispatch); the combine
 phase sends the same messages back. A node that is its own aggregator sends nothing (no self-messages).
 
-Aggregator rule: ``aggregator.py`` (the holder with the largest share of g's work; ties spread by a fixed
-hash of g's expert set).
+Aggregator rule: ``aggregator.py`` (default ``largest_share``: the holder with the largest share of g's
+work, ties spread by a fixed hash of g's expert set; opt-in ``random_member_lowest_node``: the authors'
+lowest-id holder of a seeded random member expert, ``profile.aggregator_rule``).
 
 Message order (used by the DES to break ties between events at the same instant): ascending size, then
 group, then source node. Ties at a link therefore go to the smaller message, as in the authors' event heap
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.core.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import aggregator_nodes, emit_holder_messages
+from hdmoe_ray.network.aggregator import LARGEST_SHARE, aggregator_nodes, emit_holder_messages
 
 
 def group_volume_bytes(group_tokens: np.ndarray, hidden_size: int, bytes_per_element: int) -> np.ndarray:
@@ -84,7 +85,8 @@ def empty_messages() -> Messages:
 
 
 def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
-                        node_share: np.ndarray) -> Messages:
+                        node_share: np.ndarray, *, aggregator_rule: str = LARGEST_SHARE, seed: int = 0,
+                        layer_id: int = 0) -> Messages:
     """Dispatch messages: every holder of g sends ``group_volume_bytes[g]`` to g's aggregator.
 
     Args:
@@ -92,6 +94,8 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         group_volume_bytes: float64 [G], ``f_g * B * h * bytes_per_element`` (expected mode) or
             ``count_g * h * bytes_per_element`` (sampled batch).
         node_share: float64 [E, D], P re-indexed by mesh node (``LayerMapping.node_share(D)``).
+        aggregator_rule, seed, layer_id: who aggregates g (:func:`~hdmoe_ray.network.aggregator.aggregator_nodes`);
+            seed and layer_id only seed the ``random_member_lowest_node`` draw.
 
     Returns:
         Messages ordered by ascending size, then group, then source (see the module docstring).
@@ -102,7 +106,7 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         raise TraceError(f"group_volume_bytes has shape {volume.shape}, expected ({members.shape[0]},)")
     if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
         raise TraceError("group_volume_bytes must be finite and non-negative")
-    holders, agg = aggregator_nodes(members, node_share)
+    holders, agg = aggregator_nodes(members, node_share, rule=aggregator_rule, seed=seed, layer_id=layer_id)
     by_size = np.argsort(volume, kind="stable")  # groups by size, then row
     src, g = emit_holder_messages(holders, agg, volume, by_size)  # no self-messages, no empty groups
     return Messages(src=src, dst=agg[g], size_bytes=volume[g], group=g)

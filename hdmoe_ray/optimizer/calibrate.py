@@ -21,8 +21,11 @@ from hdmoe_ray.network.gamma import GammaSamples, fit_gamma_on_trace
 
 def calibrate_gamma(groups: tuple[GroupTable, ...], *, model: ModelConfig, hardware: HardwareConfig,
                     profile: ProfileConfig, batch_size: int, seed: int, network: NetworkConfig | None = None,
-                    num_mappings: int = 32) -> GammaSamples:
-    """Fit gamma on ``num_mappings`` random placements of the run's layers (seeded by ``seed``)."""
+                    num_mappings: int = 32, layer_ids: tuple[int, ...] | None = None) -> GammaSamples:
+    """Fit gamma on ``num_mappings`` random placements of the run's layers (seeded by ``seed``).
+
+    The DES side uses ``profile.aggregator_rule`` (its random draw seeded by ``seed`` and ``layer_ids``,
+    the model's layer ids of ``groups``), so gamma is fitted on the traffic the simulator times."""
     network = network or NetworkConfig()
     mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
     members = [g.membership() for g in groups]
@@ -31,4 +34,5 @@ def calibrate_gamma(groups: tuple[GroupTable, ...], *, model: ModelConfig, hardw
         mesh, members, [t * profile.a2a_bytes_per_element for t in tokens], hardware.link_bytes_per_s,
         np.random.default_rng([seed, 7]), num_mappings=num_mappings,
         proxy_volume_bytes_per_layer=[t * profile.proxy_bytes_per_element for t in tokens],
-        model=network.model, chunk_bytes=network.chunk_bytes, hop_latency_s=hop_latency_s(hardware, profile))
+        model=network.model, chunk_bytes=network.chunk_bytes, hop_latency_s=hop_latency_s(hardware, profile),
+        aggregator_rule=profile.aggregator_rule, aggregator_seed=seed, layer_ids=layer_ids)

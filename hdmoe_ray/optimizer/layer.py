@@ -23,7 +23,6 @@ from hdmoe_ray.core.layer_workload import LayerWorkload
 from hdmoe_ray.core.layer_workload import expected_layer_workload as expected_workload
 from hdmoe_ray.core.mapping import LayerMapping
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.network.traffic import all_to_all_messages, group_volume_bytes
 from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters
 from hdmoe_ray.optimizer.link_balance.encoding import ClusterTraffic
 from hdmoe_ray.optimizer.link_balance.search import link_balance
@@ -65,8 +64,7 @@ def comm_objective(cost_model: LayerCostModel, work: LayerWorkload, share: np.nd
 
 def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray) -> ClusterTraffic:
     """Cluster-to-cluster bytes of one phase (clusters numbered as nodes of the identity placement)."""
-    volume = group_volume_bytes(work.group_tokens, cost_model.hidden_size, cost_model.a2a_bytes_per_element)
-    msg = all_to_all_messages(work.members, volume, share)
+    msg = cost_model.messages(work, share)
     return ClusterTraffic.from_messages(cost_model.mesh, msg.src, msg.dst, msg.size_bytes)
 
 
@@ -99,7 +97,8 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         cost = evaluate_share(problem, share)
         nb = {"status": "skipped", "objective_s": cost.objective_s, "t_comp_s": cost.t_comp_s,
               "t_comm_s": cost.t_comm_s}
-    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh)
+    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh,
+                                             seed=seed)
     work = expected_workload(groups, layer_id, batch_size)
     objective = comm_objective(cost_model, work, share)
     rng = random_streams.layer_stream(seed, layer_id, random_streams.LINK_BALANCE)

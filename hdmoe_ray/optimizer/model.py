@@ -41,7 +41,7 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
         gamma, gamma_report = 0.0, {"gamma": 0.0, "reason": "single node: no communication to fit"}
     if gamma is None:
         cal = calibrate_gamma(groups, model=model, hardware=hardware, profile=profile, batch_size=batch_size,
-                              seed=seed, network=network)
+                              seed=seed, network=network, layer_ids=layer_ids)
         gamma = float(cal.fit.gamma)
         gamma_report = {"gamma": gamma, "r2": cal.fit.r2, "num_samples": cal.fit.num_samples,
                         "intercept_s": cal.fit.intercept_s, "wall_s": time.perf_counter() - t0}

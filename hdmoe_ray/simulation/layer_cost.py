@@ -28,7 +28,7 @@ from hdmoe_ray.cost.compute import (
 from hdmoe_ray.cost.profiles import hop_latency_s
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.models import get_network_model
-from hdmoe_ray.network.traffic import all_to_all_messages, combine_messages, group_volume_bytes
+from hdmoe_ray.network.traffic import Messages, all_to_all_messages, combine_messages, group_volume_bytes
 
 
 @dataclass(frozen=True)
@@ -48,10 +48,15 @@ class LayerCostModel:
     chunk_bytes: int | None
     simulate_combine: bool
     tp_comm_s: float
+    # who aggregates a group's tokens (profile.aggregator_rule) and the config seed of its random draw
+    aggregator_rule: str = "largest_share"
+    aggregator_seed: int = 0
 
     @classmethod
     def from_configs(cls, model: ModelConfig, hardware: HardwareConfig, profile: ProfileConfig,
-                     network: NetworkConfig, batch_size: int, mesh: Mesh | None = None) -> LayerCostModel:
+                     network: NetworkConfig, batch_size: int, mesh: Mesh | None = None,
+                     seed: int = 0) -> LayerCostModel:
+        """``seed``: the run's config seed (seeds the ``random_member_lowest_node`` aggregator draw)."""
         mesh = mesh or Mesh(hardware.mesh_x, hardware.mesh_y)
         return cls(
             mesh=mesh, batch_size=batch_size, hidden_size=model.hidden_size,
@@ -61,7 +66,14 @@ class LayerCostModel:
             a2a_bytes_per_element=profile.a2a_bytes_per_element, hop_latency_s=hop_latency_s(hardware, profile),
             network_model=network.model, chunk_bytes=network.chunk_bytes,
             simulate_combine=profile.combine_phase == "simulated",
-            tp_comm_s=tp_comm_s(batch_size, model, hardware, profile, mesh))
+            tp_comm_s=tp_comm_s(batch_size, model, hardware, profile, mesh),
+            aggregator_rule=profile.aggregator_rule, aggregator_seed=int(seed))
+
+    def messages(self, work: LayerWorkload, node_share: np.ndarray) -> Messages:
+        """Dispatch messages of one layer's all-to-all under this run's aggregator rule."""
+        volume = group_volume_bytes(work.group_tokens, self.hidden_size, self.a2a_bytes_per_element)
+        return all_to_all_messages(work.members, volume, node_share, aggregator_rule=self.aggregator_rule,
+                                   seed=self.aggregator_seed, layer_id=work.layer_id)
 
     def layer_cost(self, work: LayerWorkload, layer_map: LayerMapping) -> LayerCost:
         d = self.mesh.num_nodes
@@ -72,8 +84,7 @@ class LayerCostModel:
                                                        self.flops_per_s)
         if layer_map.comm_pattern == "ring_allreduce":
             return LayerCost(work.layer_id, float(node_compute.max()), self.tp_comm_s, node_compute)
-        volume = group_volume_bytes(work.group_tokens, self.hidden_size, self.a2a_bytes_per_element)
-        messages = all_to_all_messages(work.members, volume, node_share)
+        messages = self.messages(work, node_share)
         simulate = get_network_model(self.network_model)
         kwargs = dict(chunk_bytes=self.chunk_bytes, hop_latency_s=self.hop_latency_s)
         dispatch = simulate(self.mesh, messages, self.link_bytes_per_s, **kwargs)

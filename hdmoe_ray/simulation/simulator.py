@@ -52,7 +52,7 @@ def prepare_inputs(run: RunConfig) -> SimulationInputs:
     rng = random_streams.stream(run.seed, random_streams.SAMPLED_BATCHES)
     steps = prepare_steps(trace, run.workload, rng, groups)
     cost_model = LayerCostModel.from_configs(run.model, run.hardware, run.profile, run.network,
-                                             run.workload.batch_size, mesh)
+                                             run.workload.batch_size, mesh, seed=run.seed)
     return SimulationInputs(run, trace, mesh, groups, steps, cost_model)
 
 

@@ -1,7 +1,10 @@
 """Expert parallelism (docs/paper.md section 6): whole experts on nodes, random physical mapping.
 
 Clusters are D logical slots; ``cluster_to_node`` is a seeded random permutation of the mesh nodes
-(the paper's "random physical mapping"), drawn afresh for every layer from one generator.
+(the paper's "random physical mapping"), drawn afresh for every layer from one generator
+(``strategy.placement_per_layer=true``, the default). With ``false`` one expert placement and one
+permutation are drawn once and every layer uses them (the authors' evaluation); ``balanced`` then still
+balances each layer's experts on the clusters, only the permutation is shared.
 
 - E >= D: cluster c holds ``E // D`` experts, and the first ``E % D`` clusters one more when D does not
   divide E (so counts differ by at most one).
@@ -31,13 +34,19 @@ def ep_mapping(ctx: StrategyContext) -> Mapping:
     """EP per traced layer; ``ctx.strategy.ep_variant`` picks random or balanced expert placement."""
     d, e = ctx.num_nodes, ctx.model.num_experts
     variant = ctx.strategy.ep_variant
+    per_layer = ctx.strategy.placement_per_layer
     rng = ctx.rng(random_streams.EP_PLACEMENT)
     layers = []
+    shared: tuple[np.ndarray, np.ndarray] | None = None
     for freq in ctx.expert_freq:
-        if variant == "balanced":
-            share = balanced_expert_clusters(freq, d)
+        if not per_layer and shared is not None:
+            share, perm = shared
+            if variant == "balanced":
+                share = balanced_expert_clusters(freq, d)
         else:
-            share = random_expert_clusters(e, d, rng)
-        layers.append(LayerMapping(share=share, cluster_to_node=rng.permutation(d).astype(np.int64),
-                                   comm_pattern="all_to_all"))
-    return Mapping(strategy="ep", layers=tuple(layers), metadata={"variant": variant, "seed": ctx.seed})
+            share = balanced_expert_clusters(freq, d) if variant == "balanced" else random_expert_clusters(e, d, rng)
+            perm = rng.permutation(d).astype(np.int64)
+            shared = (share, perm)
+        layers.append(LayerMapping(share=share, cluster_to_node=perm, comm_pattern="all_to_all"))
+    return Mapping(strategy="ep", layers=tuple(layers),
+                   metadata={"variant": variant, "seed": ctx.seed, "placement_per_layer": per_layer})

@@ -4,7 +4,8 @@ The mesh is cut into R equal contiguous rectangles (:mod:`hdmoe_ray.optimizer.ba
 ``strategy.num_regions`` or 8 for >= 64 experts, 2 below). Per traced layer every expert goes to exactly
 one region so that the largest region load sum f_i is minimised (:mod:`hdmoe_ray.optimizer.baselines.region_milp`,
 HiGHS with ``strategy.milp_time_limit_s`` per layer and ``strategy.milp_gap``), with equal expert counts
-per region (within one when R does not divide E). Inside its region an expert runs tensor-parallel:
+per region (within one when R does not divide E; ``strategy.equal_region_counts=false`` drops this, as
+the authors' small ILP does). Inside its region an expert runs tensor-parallel:
 P[i, n] = 1 / |region| on each of the region's nodes. Clusters are the mesh nodes (identity
 cluster -> node), so regions stay contiguous; the placement ignores link traffic (topology-unaware).
 Deterministic: no random draw, the same mapping for every seed.
@@ -40,12 +41,13 @@ def hybrid_cb_mapping(ctx: StrategyContext) -> Mapping:
     layers, max_loads, bounds, methods = [], [], [], []
     for freq in ctx.expert_freq:
         result = assign_experts_to_regions(freq, num_regions, time_limit_s=cfg.milp_time_limit_s,
-                                           gap=cfg.milp_gap)
+                                           gap=cfg.milp_gap, equal_counts=cfg.equal_region_counts)
         layers.append(LayerMapping(share=region_share(result.region_of_expert, regions, ctx.num_nodes),
                                    cluster_to_node=identity, comm_pattern="all_to_all"))
         max_loads.append(result.max_load)
         bounds.append(result.lower_bound)
         methods.append(result.method)
     metadata = {"num_regions": num_regions, "regions": regions.tolist(), "max_region_load": max_loads,
-                "load_lower_bound": bounds, "solver": methods, "seed": ctx.seed}
+                "load_lower_bound": bounds, "solver": methods, "seed": ctx.seed,
+                "equal_region_counts": cfg.equal_region_counts}
     return Mapping(strategy="hybrid_cb", layers=tuple(layers), metadata=metadata)

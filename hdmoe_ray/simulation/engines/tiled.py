@@ -44,7 +44,7 @@ from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import link_order
 from hdmoe_ray.network.flow import flow_time_s, lone_message_s
 from hdmoe_ray.network.loads import last_chunk_bytes
-from hdmoe_ray.network.traffic import Messages, all_to_all_messages, combine_messages, group_volume_bytes
+from hdmoe_ray.network.traffic import Messages, combine_messages
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
 
 # ---- partition ------------------------------------------------------------------------------------------
@@ -230,8 +230,7 @@ class TileWorker:
             if layer_map.comm_pattern == "ring_allreduce":
                 self.messages.append(None)
                 continue
-            volume = group_volume_bytes(work.group_tokens, self.cm.hidden_size, self.cm.a2a_bytes_per_element)
-            self.messages.append(all_to_all_messages(work.members, volume, node_share))
+            self.messages.append(self.cm.messages(work, node_share))
         return {"node_compute_s": np.asarray(compute), "nodes": self.nodes}
 
     def begin_phase(self, phase: str) -> dict:
