@@ -92,3 +92,29 @@ def test_node_balance_skips_a_neighbourhood_search_that_would_be_the_whole_progr
     assert report.status == "heuristic_small_mesh" and report.lns_steps == 0
     assert time.perf_counter() - t0 < 4.0 and 0.0 <= report.gap < 1.0
     np.testing.assert_allclose(share.sum(axis=1), 1.0)
+
+
+def test_neighbourhood_search_stops_after_steps_that_run_out_of_time(monkeypatch):
+    """Three consecutive LNS steps that use up their HiGHS limit without a gain end the search (2x4 and
+    4x4: 1 s steps that never improved kept every layer at its 10 s cap)."""
+    from hdmoe_ray.core.groups import group_table
+    from hdmoe_ray.optimizer.node_balance import solve
+    from hdmoe_ray.optimizer.node_balance.build import node_balance_problem
+    from hdmoe_ray.testing import model_config
+
+    calls = []
+
+    def slow_step(problem, share, incumbent_s, rng, num_clusters, mip_gap, time_limit_s):
+        calls.append(time_limit_s)
+        time.sleep(time_limit_s)  # what a neighbourhood HiGHS cannot close looks like
+        return None
+
+    monkeypatch.setattr(solve, "_lns_step", slow_step)
+    run = tiny_run(**{"hardware.mesh_x": 4, "hardware.mesh_y": 4})
+    rng = np.random.default_rng(0)
+    ids = np.stack([rng.choice(64, size=6, replace=False) for _ in range(300)])
+    problem = node_balance_problem(group_table(ids, 64), model=model_config("deepseek_v2_lite"),
+                                   hardware=run.hardware, profile=run.profile, batch_size=128, gamma=1.0)
+    _, report = solve.node_balance(problem, np.random.default_rng(0), time_limit_s=12.0, mip_gap=0.05,
+                                   heuristic_share_of_time=0.05)
+    assert report.lns_steps == 3 and len(calls) == 3  # not the 25-step stall rule, not the deadline
