@@ -36,8 +36,8 @@ def to_run_config(cfg: Any) -> RunConfig:
 # Override keys that moved: old key prefix -> the message that names the new key.
 MOVED_KEYS = {
     "extra.fanout": "moved to optimize.fanout (ray | serial)",
-    "strategy.dynamic_experts_per_layer": "online dynamic placement is not built yet; it will take "
-                                          "strategy.dynamic.enabled=true strategy.dynamic.experts_per_layer=<k>",
+    "strategy.dynamic_experts_per_layer": "moved to strategy.dynamic.experts_per_layer (with "
+                                          "strategy=hdmoe strategy.dynamic.enabled=true)",
 }
 
 

@@ -9,7 +9,7 @@ fails at compose time (``strategy=tp strategy.ep_variant=balanced``: "Key 'ep_va
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hdmoe_ray.config.validate import one_of, positive, positive_int
 from hdmoe_ray.core.errors import ConfigError
@@ -19,6 +19,9 @@ STRATEGY_CONFIGS: Registry[type] = Registry("strategy")
 
 EP_VARIANTS = ("random", "balanced")
 LINK_BALANCE_METHODS = ("gp_swap", "gp_hungarian", "random", "anneal")
+# names as registered in hdmoe_ray.dynamic.predictors.PREDICTORS (a test holds the two equal)
+DYNAMIC_PREDICTORS = ("oracle", "history", "cross_layer", "bayesian")
+DYNAMIC_RULES = ("paper", "marginal")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,61 @@ class HybridCbConfig(RegionMilpOptions, StrategyConfig):
             raise ConfigError("strategy.equal_region_counts", f"must be true or false, got {self.equal_region_counts!r}")
 
 
+@dataclass(frozen=True)
+class DynamicConfig:
+    """Online dynamic placement on top of the static HD-MoE mapping (docs/dynamic.md).
+
+    Per MoE layer and decode batch a predictor estimates every expert's token load; the scheduler
+    pre-broadcasts up to ``experts_per_layer`` hot experts (fewer when the broadcast would not fit the
+    layer's attention window, when memory is short under ``profile=physical``, or when a replica would not
+    lower the predicted busiest node) and dispatches their tokens to the least-loaded holder.
+    Needs ``workload.mode=sampled`` (real batches).
+    """
+
+    enabled: bool = False
+    experts_per_layer: int = 2  # most experts pre-broadcast per layer and batch (the paper: 2 at 5/50, 5 at 2.5/75)
+    predictor: str = "history"  # oracle | history | cross_layer | bayesian
+    # the trace the learned predictors (cross_layer, bayesian) are trained on: a bundled name or a path;
+    # null: the model's default trace (the category the offline mapping is optimised on). It must not be the
+    # run's trace: each predictor is tested on data it was not trained on.
+    train_trace: str | None = None
+    rule: str = "paper"  # paper: the most loaded node's top-priority expert | marginal: the largest predicted gain
+    respect_window: bool = True  # false: broadcast experts_per_layer even when the broadcast exceeds the window
+    risk_z: float = 0.0  # risk-aware: plan with load mean + risk_z * std of the predictor (0: the mean)
+    history_decay: float = 0.5  # history predictor: EMA weight of the newest previous batch
+    history_batches: int = 4  # history predictor: previous batches of B tokens in the EMA
+    broadcast_alpha_s: float = 1e-7  # per-message start-up of the broadcast model (the authors' value)
+    bayesian_hidden: int = 64  # bayesian predictor: MLP width
+    bayesian_epochs: int = 2  # bayesian predictor: passes over the training trace
+    bayesian_dropout: float = 0.2  # bayesian predictor: dropout rate (kept on for MC sampling)
+    bayesian_samples: int = 8  # bayesian predictor: MC-dropout samples per prediction
+    test_categories: list[str] = field(default_factory=list)  # further categories of the trace family (per_category)
+
+    def __post_init__(self) -> None:
+        g = "strategy.dynamic"
+        for name in ("enabled", "respect_window"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{g}.{name}", f"must be true or false, got {getattr(self, name)!r}")
+        positive_int(g, "experts_per_layer", self.experts_per_layer, allow_zero=True)
+        one_of(g, "predictor", self.predictor, DYNAMIC_PREDICTORS)
+        one_of(g, "rule", self.rule, DYNAMIC_RULES)
+        if self.train_trace is not None and (not isinstance(self.train_trace, str) or not self.train_trace):
+            raise ConfigError(f"{g}.train_trace", f"must be a trace name or path, or null, got {self.train_trace!r}")
+        positive(g, "risk_z", self.risk_z, allow_zero=True)
+        if not (isinstance(self.history_decay, (int, float)) and not isinstance(self.history_decay, bool)
+                and 0.0 < self.history_decay <= 1.0):
+            raise ConfigError(f"{g}.history_decay", f"must lie in (0, 1], got {self.history_decay!r}")
+        for name in ("history_batches", "bayesian_hidden", "bayesian_epochs", "bayesian_samples"):
+            positive_int(g, name, getattr(self, name))
+        positive(g, "broadcast_alpha_s", self.broadcast_alpha_s, allow_zero=True)
+        if not (isinstance(self.bayesian_dropout, (int, float)) and not isinstance(self.bayesian_dropout, bool)
+                and 0.0 < self.bayesian_dropout < 1.0):
+            raise ConfigError(f"{g}.bayesian_dropout", f"must lie in (0, 1), got {self.bayesian_dropout!r}")
+        if not isinstance(self.test_categories, (list, tuple)) or not all(
+                isinstance(c, str) and c for c in self.test_categories):
+            raise ConfigError(f"{g}.test_categories", f"must be a list of category names, got {self.test_categories!r}")
+
+
 @STRATEGY_CONFIGS.register("hdmoe")
 @dataclass(frozen=True)
 class HdmoeConfig(RegionMilpOptions, StrategyConfig):
@@ -104,6 +162,7 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10
     link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
+    dynamic: DynamicConfig = field(default_factory=DynamicConfig)  # online dynamic placement (docs/dynamic.md)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -119,13 +178,20 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
         if self.link_balance_initial_points > self.link_balance_evaluations:
             raise ConfigError("strategy.link_balance_initial_points", "must not exceed link_balance_evaluations")
         one_of("strategy", "link_balance_method", self.link_balance_method, LINK_BALANCE_METHODS)
+        if isinstance(self.dynamic, dict):  # from strategy_config_from_dict (a resolved config, a Ray worker)
+            known = set(DynamicConfig.__dataclass_fields__)
+            unknown = sorted(str(k) for k in self.dynamic if k not in known)
+            if unknown:
+                raise ConfigError(f"strategy.dynamic.{unknown[0]}", f"unknown option; options: {', '.join(sorted(known))}")
+            object.__setattr__(self, "dynamic", DynamicConfig(**self.dynamic))
+        if not isinstance(self.dynamic, DynamicConfig):
+            raise ConfigError("strategy.dynamic", f"must be a DynamicConfig, got {type(self.dynamic).__name__}")
 
 
 # Keys that moved or are not built yet: a user typing one gets a message naming the new key.
 MOVED_STRATEGY_KEYS = {
-    "dynamic_experts_per_layer": "online dynamic placement is not built yet; it will take "
-                                 "strategy.dynamic.enabled=true strategy.dynamic.experts_per_layer=<k> "
-                                 "(with strategy=hdmoe)",
+    "dynamic_experts_per_layer": "moved to strategy.dynamic.experts_per_layer (with strategy=hdmoe "
+                                 "strategy.dynamic.enabled=true)",
 }
 
 

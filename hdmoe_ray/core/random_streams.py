@@ -13,6 +13,7 @@ the sampled batches with the EP placement). A test checks that the numbers are d
 | ``GAMMA_CALIBRATION`` | 7 | the random placements gamma (eq. 3) is fitted on |
 | ``NODE_BALANCE`` | 11 | NodeBalance's heuristic (per layer) |
 | ``LINK_BALANCE`` | 12 | LinkBalance's initial points and candidates (per layer) |
+| ``DYNAMIC_PLACEMENT`` | 13 | dynamic placement: the bayesian predictor's weights, batch order and MC-dropout masks |
 
 The synthetic trace generator takes its seed directly (``workload.seed``, a trace is its own stream),
 and the GP-BO core its ``GPBOConfig.seed``.
@@ -31,11 +32,12 @@ AGGREGATOR = 3
 GAMMA_CALIBRATION = 7
 NODE_BALANCE = 11
 LINK_BALANCE = 12
+DYNAMIC_PLACEMENT = 13
 
 ALL_STREAMS = {"EP_PLACEMENT": EP_PLACEMENT, "SAMPLED_BATCHES": SAMPLED_BATCHES,
                "AGGREGATOR": AGGREGATOR,
                "GAMMA_CALIBRATION": GAMMA_CALIBRATION, "NODE_BALANCE": NODE_BALANCE,
-               "LINK_BALANCE": LINK_BALANCE}
+               "LINK_BALANCE": LINK_BALANCE, "DYNAMIC_PLACEMENT": DYNAMIC_PLACEMENT}
 
 
 def stream(seed: int, stream_id: int) -> np.random.Generator:

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from hdmoe_ray.config.schemas import RunConfig
+from hdmoe_ray.dynamic.run import run_dynamic
+from hdmoe_ray.dynamic.setup import check_dynamic_run
 from hdmoe_ray.simulation.simulator import prepare_inputs
 from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.workflows import WORKFLOWS
@@ -38,6 +40,9 @@ def run_simulate(run: RunConfig, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     say = progress_printer()
     strategies = strategies_to_run(run)
+    dynamic = getattr(run.strategy, "dynamic", None)
+    if dynamic is not None and dynamic.enabled:
+        check_dynamic_run(run)  # refuse before any work
     with tracked_run(run, f"simulate-{run.strategy.name}-{run.model.name}-{run.hardware.name}") as tracker:
         say(f"model={run.model.name} hardware={run.hardware.name} profile={run.profile.name} "
             f"network={run.network.model} B={run.workload.batch_size} mode={run.workload.mode}")
@@ -45,6 +50,9 @@ def run_simulate(run: RunConfig, out_dir: Path) -> dict:
         say(f"trace {inputs.trace.name}: {inputs.trace.num_layers} layers x {inputs.trace.num_tokens} tokens")
         results = simulate_strategies(run, strategies, inputs=inputs, progress=say)
         summary = build_summary(inputs, results, run.strategy.name, time.perf_counter() - t0)
+        if dynamic is not None and dynamic.enabled:  # docs/dynamic.md: on top of the static mapping
+            summary["dynamic"] = run_dynamic(run, inputs.trace, inputs.steps, results[run.strategy.name].mapping,
+                                             mesh=inputs.mesh, cost_model=inputs.cost_model, progress=say)
         summary["mlflow_run_id"] = tracker.run_id
         summary_path = finish_run(tracker, inputs, results, summary, out_dir)
     say(f"summary: {summary_path}")
