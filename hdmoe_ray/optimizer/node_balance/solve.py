@@ -62,7 +62,7 @@ class NodeBalanceReport:
 
 
 def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_limit_s: float,
-                 mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.5,
+                 mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.25,
                  lns_clusters: int = 3, lns_steps: int = 60, lns_stall_steps: int = 25,
                  lns_capped_stall_steps: int = 3,
                  warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, NodeBalanceReport]:
