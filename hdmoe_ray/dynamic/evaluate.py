@@ -46,8 +46,9 @@ class LayerOutcome:
     broadcast_link_bytes_max: float
 
 
-def _layer(setup: DynamicSetup, cost_model: LayerCostModel, memory: ReplicaMemory | None, index: int,
+def layer_outcome(setup: DynamicSetup, cost_model: LayerCostModel, memory: ReplicaMemory | None, index: int,
            work: LayerWorkload, planned: np.ndarray) -> LayerOutcome:
+    """Plan, dispatch and time layer ``index`` of one batch (``planned``: predicted tokens [E])."""
     opts = setup.options
     lm = setup.mapping.layers[index]
     d = setup.mesh.num_nodes
@@ -127,7 +128,7 @@ def evaluate_trace(setup: DynamicSetup, cost_model: LayerCostModel, predictor: P
             planned = prediction.mean + risk_z * prediction.std
         t0 = time.perf_counter()
         for layer, work in enumerate(step):
-            out = _layer(setup, cost_model, memory, layer, work, planned[layer])
+            out = layer_outcome(setup, cost_model, memory, layer, work, planned[layer])
             static[b, layer], dynamic[b, layer] = out.static_s, out.dynamic_s
             chosen_n[b, layer], new_n[b, layer] = len(out.chosen), len(out.new)
             bc_s[b, layer], exposed[b, layer], link_max[b, layer] = out.broadcast_s, out.exposed_s, \
@@ -154,6 +155,7 @@ def evaluate_trace(setup: DynamicSetup, cost_model: LayerCostModel, predictor: P
         "moe_speedup_over_static": float(np.mean(static.sum(axis=1) / dynamic.sum(axis=1))),
         "tbt_static_us": float(tbt_static.mean() * us), "tbt_dynamic_us": float(tbt_dynamic.mean() * us),
         "per_layer": per_layer,
+        "per_batch": {"tbt_static_us": (tbt_static * us).tolist(), "tbt_dynamic_us": (tbt_dynamic * us).tolist()},
         "broadcast": {
             "experts_per_batch": float(chosen_n.sum(axis=1).mean()),
             "new_broadcasts_per_batch": float(new_n.sum(axis=1).mean()),

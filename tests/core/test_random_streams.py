@@ -18,7 +18,7 @@ def test_every_stream_is_listed_and_the_numbers_are_distinct():
 def test_the_documented_numbers_do_not_change():
     # saved mappings and published numbers depend on them (the module's table)
     assert ALL_STREAMS == {"EP_PLACEMENT": 1, "SAMPLED_BATCHES": 2, "AGGREGATOR": 3, "GAMMA_CALIBRATION": 7,
-                           "NODE_BALANCE": 11, "LINK_BALANCE": 12}
+                           "NODE_BALANCE": 11, "LINK_BALANCE": 12, "DYNAMIC_PLACEMENT": 13}
 
 
 def test_a_stream_is_reproducible_and_is_default_rng_of_seed_and_number():
