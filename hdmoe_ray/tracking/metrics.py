@@ -10,7 +10,11 @@ Names:
   ``max_node_compute_us`` and ``wall_s`` of the primary strategy;
 - ``<strategy>.<total>`` for every compared strategy, ``speedup.<strategy>`` (TBT of tp / TBT of it);
 - series ``layer.<strategy>.compute_us`` and ``layer.<strategy>.comm_us`` with step = layer id;
-- series ``optimizer.layer_wall_s`` and ``optimizer.node_balance_gap`` (hdmoe-optimize), step = layer id.
+- series ``optimizer.layer_wall_s`` and ``optimizer.node_balance_gap`` (hdmoe-optimize), step = layer id;
+- with dynamic placement (docs/dynamic.md): ``dynamic.speedup_over_static``, ``dynamic.moe_speedup_over_static``,
+  ``dynamic.recall_at_k``, ``dynamic.load_error``, ``dynamic.coverage_90``, ``dynamic.broadcast_us_per_batch``,
+  ``dynamic.exposed_us_per_batch``, ``dynamic.broadcast_bytes_per_batch``, ``dynamic.<category>.speedup_over_static``
+  and the series ``layer.dynamic.speedup`` (step = layer id).
 """
 
 from __future__ import annotations
@@ -34,7 +38,25 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     for name, fields in summary.get("results", {}).items():
         out.update({f"{name}.{k}": fields[k] for k in TOTAL_METRICS if _numeric(fields.get(k))})
     out.update({f"speedup.{name}": v for name, v in summary.get("speedup", {}).items()})
+    out.update(dynamic_metrics(summary.get("dynamic")))
     return out
+
+
+def dynamic_metrics(dynamic: dict[str, Any] | None) -> dict[str, float]:
+    """Scalars of summary.json's ``dynamic`` (dynamic placement), named ``dynamic.<what>``."""
+    if not dynamic:
+        return {}
+    prediction, broadcast = dynamic.get("prediction", {}), dynamic.get("broadcast", {})
+    values = {"speedup_over_static": dynamic.get("speedup_over_static"),
+              "moe_speedup_over_static": dynamic.get("moe_speedup_over_static"),
+              "recall_at_k": prediction.get("recall_at_k"), "load_error": prediction.get("load_error"),
+              "coverage_90": prediction.get("coverage_90"),
+              "broadcast_us_per_batch": broadcast.get("time_us_per_batch"),
+              "exposed_us_per_batch": broadcast.get("exposed_us_per_batch"),
+              "broadcast_bytes_per_batch": broadcast.get("bytes_per_batch")}
+    for name, result in (dynamic.get("per_category") or {}).items():
+        values[f"{name}.speedup_over_static"] = result.get("speedup_over_static")
+    return {f"dynamic.{k}": float(v) for k, v in values.items() if _numeric(v)}
 
 
 def layer_series(summary: dict[str, Any]) -> Series:
@@ -46,6 +68,10 @@ def layer_series(summary: dict[str, Any]) -> Series:
         steps = [int(x["layer"]) for x in layers]
         out[f"layer.{name}.compute_us"] = ([float(x["compute_us"]) for x in layers], steps)
         out[f"layer.{name}.comm_us"] = ([float(x["comm_us"]) for x in layers], steps)
+    dynamic_layers = (summary.get("dynamic") or {}).get("per_layer") or []
+    if dynamic_layers:
+        out["layer.dynamic.speedup"] = ([float(x["speedup"]) for x in dynamic_layers],
+                                        [int(x["layer"]) for x in dynamic_layers])
     return out
 
 
