@@ -1,11 +1,17 @@
 """The project's Ray utilities: starting or joining Ray, and fanning a function out as tasks.
 
+- :func:`job_environment` sets the environment variables every job needs before Ray is imported
+  (usage stats off, Tune's trial folders and loggers as the sweeps expect); the console scripts call it
+  first thing, so nothing depends on the Makefile or the shell. A value the user set is kept.
 - :func:`ensure_ray` is the one place that calls ``ray.init``. ``address`` (or the ``RAY_ADDRESS``
-  environment variable) joins an existing cluster, whose own settings apply; otherwise a local Ray
-  starts inside the job, without the dashboard, with usage stats off.
+  environment variable, which ``ray job submit`` sets for its entrypoint) joins an existing cluster, whose
+  own settings apply (its token, when it uses token authentication, comes from ``RAY_AUTH_TOKEN`` or
+  ``~/.ray/auth_token`` as Ray reads it); otherwise a local Ray starts inside the job, without the
+  dashboard, with usage stats off.
 - :func:`ray_map` is a drop-in for ``map`` that runs ``fn`` on each item as a Ray task (e.g. one MoE
   layer per task) and returns results in item order, reporting progress as tasks finish. ``fn`` travels
-  by cloudpickle (a module-level function or a ``functools.partial`` of one).
+  by cloudpickle (a module-level function or a ``functools.partial`` of one). A task whose worker process
+  or node dies is retried (``TASK_RETRIES``); an exception raised by ``fn`` is not retried.
 
 Besides the engine's actor adapter (:mod:`hdmoe_ray.simulation.engines.ray_actors`) and
 :mod:`hdmoe_ray.tuning`, this is the only module that imports Ray (an import-linter contract).
@@ -20,12 +26,35 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 TASK_TIMEOUT_S = 3600.0
+TASK_RETRIES = 3  # a task is rerun when its worker process or its node dies (not when fn raises)
 LOCAL_OBJECT_STORE_BYTES = 200 * 2**20
+
+# What every job needs, set by the job itself (user-set values win): no usage-stats reporting; Tune keeps
+# the working directory (every path is absolute anyway) and writes no per-trial CSV/JSON/TensorBoard files
+# (MLflow and the trials' outcome files hold the results).
+JOB_ENVIRONMENT = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+}
+
+
+def job_environment() -> dict[str, str]:
+    """Set :data:`JOB_ENVIRONMENT` in this process (and so in the Ray processes it starts) where unset;
+    returns the values in effect."""
+    for key, value in JOB_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in JOB_ENVIRONMENT}
+
+
+def cluster_address(address: str | None = None) -> str | None:
+    """The cluster a job joins: ``address``, else ``RAY_ADDRESS``; None starts a local Ray."""
+    return address or os.environ.get("RAY_ADDRESS") or None
 
 
 def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
     """Initialise Ray once per process and return the ``ray`` module."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    job_environment()
     import ray
 
     if ray.is_initialized():
@@ -34,7 +63,7 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
     # into the same resumable interruption as Ctrl-C
     main_thread = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
-    target = address or os.environ.get("RAY_ADDRESS") or None
+    target = cluster_address(address)
     if target is not None:  # join: the cluster's own settings apply
         ray.init(address=target, log_to_driver=False, ignore_reinit_error=True)
     else:
@@ -50,10 +79,15 @@ def _apply(fn: Callable[[Any], Any], item: Any) -> Any:
 
 
 def ray_map(fn: Callable[[Any], Any], items: Iterable[Any], *, address: str | None = None,
-            progress: Callable[[int, int], None] | None = None, num_cpus_per_task: float = 1.0) -> list[Any]:
-    """``[fn(x) for x in items]`` computed by Ray tasks; ``progress(done, total)`` after each completion."""
+            progress: Callable[[int, int], None] | None = None, num_cpus_per_task: float = 1.0,
+            max_retries: int = TASK_RETRIES) -> list[Any]:
+    """``[fn(x) for x in items]`` computed by Ray tasks; ``progress(done, total)`` after each completion.
+
+    A task whose worker process or node dies is rerun up to ``max_retries`` times, on any node (``fn`` must
+    be deterministic, as the optimiser's layers are: each draws from its own seeded stream); an exception
+    raised by ``fn`` surfaces at once."""
     ray = ensure_ray(address)
-    remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=0)(_apply)
+    remote = ray.remote(num_cpus=num_cpus_per_task, max_retries=max_retries, retry_exceptions=False)(_apply)
     fn_ref = ray.put(fn)
     refs = [remote.remote(fn_ref, item) for item in items]
     pending = list(refs)

@@ -73,7 +73,9 @@ def hydra_entry(config_name: str, job: Callable[[Any, Path], dict]) -> Callable[
         from hdmoe_ray.config.loading import CONF_DIR, to_run_config
         from hdmoe_ray.config.store import register_configs
         from hdmoe_ray.core.errors import HdmoeError, RunFailure
+        from hdmoe_ray.ray_runtime import job_environment
 
+        job_environment()  # before anything imports Ray: the job's own settings, not the Makefile's
         sigterm_as_interrupt()
         register_configs()
         precheck_overrides(config_name, sys.argv[1:])

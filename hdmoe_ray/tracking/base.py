@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,7 +44,11 @@ class NullTracker:
 
 
 def default_tracking_uri(working_dir: Path | None = None) -> str:
-    """``sqlite:///<abs>/outputs/mlflow.db`` under the working directory (one file for every job there)."""
+    """Where runs go when ``tracking.uri`` is unset: ``MLFLOW_TRACKING_URI`` if set (e.g. a tracking server
+    named in a cluster job's environment), else ``sqlite:///<abs>/outputs/mlflow.db`` under the working
+    directory (one file for every job there)."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
     root = Path(working_dir or Path.cwd()).resolve() / "outputs"
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}"

@@ -164,13 +164,31 @@ def log_metrics(uri: str, run_id: str, metrics: dict[str, Any]) -> None:
 
 
 
+def log_artifact_dir(uri: str, run_id: str, folder: Path, artifact_path: str) -> None:
+    """Every file under ``folder`` to ``artifact_path`` of run ``run_id`` (from any node: through the
+    tracking server's artifact proxy when it serves artifacts)."""
+    _client(uri).log_artifacts(run_id, str(folder), artifact_path=artifact_path)
+
+
+def copy_artifacts(uri: str, src_run_id: str, src_path: str, dst_run_id: str) -> None:
+    """The files under ``src_path`` of one run to the root of another (downloaded to a temporary folder)."""
+    import tempfile
+
+    client = _client(uri)
+    with tempfile.TemporaryDirectory(prefix="hdmoe-artifacts-") as tmp:
+        local = client.download_artifacts(src_run_id, src_path, tmp)
+        client.log_artifacts(dst_run_id, local)
+
+
 def write_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, str], parent_run_id: str | None,
               params: dict[str, Any], metrics: dict[str, float], series: dict[str, tuple[list[float], list[int]]],
-              artifact_dir: Path | None, status: str) -> str:
+              artifact_dir: Path | None, status: str, artifact_copy: tuple[str, str] | None = None) -> str:
     """A whole finished run in a handful of store calls (the sweep driver writes one per trial).
 
     Params and metrics (scalars at step 0, ``series`` at their steps) go in batches within MLflow's
-    limits, ``artifact_dir``'s files in one call; the run ends with ``status``. Returns the run id.
+    limits, ``artifact_dir``'s files in one call, or the files another run holds under a path
+    (``artifact_copy`` = (run id, path): what a trial uploaded from its node); the run ends with
+    ``status``. Returns the run id.
     """
     import math
     import time
@@ -193,6 +211,11 @@ def write_run(uri: str, experiment: str, *, run_name: str, tags: dict[str, str],
         items, points = items[PARAM_BATCH:], points[METRIC_BATCH:]
     if artifact_dir is not None and Path(artifact_dir).is_dir():
         client.log_artifacts(run_id, str(artifact_dir))
+    if artifact_copy is not None:
+        try:
+            copy_artifacts(uri, artifact_copy[0], artifact_copy[1], run_id)
+        except Exception as exc:  # noqa: BLE001 - the run's params and metrics stand without its files
+            client.set_tag(run_id, "hdmoe.artifact_error", f"{type(exc).__name__}: {exc}"[:5000])
     client.set_terminated(run_id, status=status)
     return run_id
 

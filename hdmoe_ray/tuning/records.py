@@ -25,6 +25,8 @@ class TrialRecord:
     trial_dir: str | None = None
     trial_wall_s: float | None = None
     cached: bool = False  # read back from a previous (interrupted) attempt
+    node: dict[str, str] | None = None  # where it ran: host, ray_node_id
+    artifacts: dict[str, str] | None = None  # the trial's own upload: run_id and path in MLflow (or error)
 
     def summary_entry(self, mlflow_run_id: str | None = None) -> dict[str, Any]:
         entry = {"key": self.key, "index": self.index, "overrides": list(self.overrides), "label": self.label,
@@ -73,7 +75,8 @@ def record_from_outcome(config: dict[str, Any], outcome: dict[str, Any], index: 
     return TrialRecord(outcome["key"], index, overrides, label, outcome["status"],
                        tbt_us=(summary or {}).get("tbt_us"), error=outcome.get("error"), run=run,
                        summary=summary, trial_dir=outcome.get("trial_dir"),
-                       trial_wall_s=outcome.get("trial_wall_s"), cached=bool(outcome.get("cached")))
+                       trial_wall_s=outcome.get("trial_wall_s"), cached=bool(outcome.get("cached")),
+                       node=outcome.get("node"), artifacts=outcome.get("artifacts"))
 
 
 def record_from_result(config: dict[str, Any], metrics: dict[str, Any] | None, error: Any,

@@ -2,7 +2,8 @@
 
 Local Ray by default, any cluster through ``RAY_ADDRESS``; one CPU per trial; as many trials at once as
 the cluster has CPUs (``sweep.max_concurrent`` caps it); trial actors are reused (imports and trace
-caches survive from one trial to the next). The Tune experiment lives in ``<sweep dir>/tune``; a
+caches survive from one trial to the next). A trial whose actor or node is lost is rerun, on any node,
+up to ``sweep.max_failures`` times. The Tune experiment lives in ``<sweep dir>/tune``; a
 trial's own outputs in ``<sweep dir>/trials/<key>``. A grid is a ``grid_search`` over the planned trial
 configs; a search is ``num_samples`` trials suggested by :class:`GPSearcher` or Tune's random search.
 """
@@ -10,7 +11,6 @@ configs; a search is ``num_samples`` trials suggested by :class:`GPSearcher` or 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +43,7 @@ def ensure_ray(options: dict[str, Any]) -> None:
     """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is already running)."""
     from hdmoe_ray.ray_runtime import ensure_ray as start_ray
 
-    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")  # belt and braces: every path is absolute anyway
-    start_ray(num_cpus=options.get("num_cpus"))
+    start_ray(num_cpus=options.get("num_cpus"))  # sets the job environment (ray_runtime.JOB_ENVIRONMENT)
 
 
 def concurrency(options: dict[str, Any]) -> int:
@@ -60,7 +59,11 @@ def _dirname(trial) -> str:
 
 
 def _common(plan: SweepPlan) -> dict[str, Any]:
-    return {"sweep_dir": plan.sweep_dir, "job": plan.options.get("job", "simulate")}
+    from hdmoe_ray.tuning.trainable import trial_upload
+
+    common = {"sweep_dir": plan.sweep_dir, "job": plan.options.get("job", "simulate")}
+    upload = trial_upload(plan.tracking, plan.options.get("trial_artifacts", "auto"))
+    return {**common, "upload": upload} if upload else common
 
 
 def _grid_setup(plan: SweepPlan):
@@ -106,8 +109,10 @@ def flat_trainable(config: dict[str, Any]) -> None:
 
 def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> SweepRun:
     """Run (or resume) the plan's Tune experiment; returns every trial record Tune holds."""
-    # Tune's per-trial CSV/JSON/TensorBoard files cost ~0.05 s a trial; outcomes and MLflow hold the results
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    from hdmoe_ray.ray_runtime import job_environment
+
+    # before Tune is imported: no per-trial CSV/JSON/TensorBoard files (~0.05 s a trial), no chdir
+    job_environment()
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # "no result.json"
     import ray
     from ray import tune
@@ -149,7 +154,10 @@ def run_plan(plan: SweepPlan, logger: TrialLogger, *, total: int, say=None) -> S
                 options.get("reuse_actors", True)), trial_dirname_creator=_dirname, **metric, **extra),
             run_config=tune.RunConfig(name=tune_dir, storage_path=plan.sweep_dir, verbose=0,
                                       callbacks=[SweepCallback(logger, total)],
-                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
+                                      # a trial whose actor or node died reruns (on any node); a trial
+                                      # that raised already reported FAILED and is not retried
+                                      failure_config=tune.FailureConfig(
+                                          max_failures=int(options.get("max_failures", 0)), fail_fast=False)))
     from hdmoe_ray.tuning import callbacks
 
     callbacks.DRIVER_PRINTER = say

@@ -32,10 +32,19 @@ class SweepOptions:
     num_cpus: int | None = None  # local Ray only: CPUs it may use (None: all)
     reuse_actors: bool = True  # keep trial actors (imports, trace caches) across trials
     log_artifacts: bool = True  # upload each trial's files (heatmaps, mappings) to its MLflow run
+    max_failures: int = 3  # reruns of a trial whose actor or node died (a cluster node lost mid-sweep)
+    # who uploads a trial's files to MLflow: trials (each from its node, through the tracking server; no
+    # file system shared with the driver) | driver (reads the trial folder) | auto (trials for http(s) URIs)
+    trial_artifacts: str = "auto"
 
     def __post_init__(self) -> None:
         if self.max_concurrent is not None and (not isinstance(self.max_concurrent, int) or self.max_concurrent <= 0):
             raise ConfigError("sweep.max_concurrent", f"must be a positive integer or null, got {self.max_concurrent!r}")
+        if self.trial_artifacts not in ("auto", "trials", "driver"):
+            raise ConfigError("sweep.trial_artifacts",
+                              f"must be one of ['auto', 'trials', 'driver'], got {self.trial_artifacts!r}")
+        if not isinstance(self.max_failures, int) or self.max_failures < 0:
+            raise ConfigError("sweep.max_failures", f"must be an integer >= 0, got {self.max_failures!r}")
         if not self.cpus_per_trial > 0:
             raise ConfigError("sweep.cpus_per_trial", f"must be > 0, got {self.cpus_per_trial!r}")
         if self.job not in ("simulate", "optimize"):

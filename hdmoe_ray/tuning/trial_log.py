@@ -1,9 +1,11 @@
 """One MLflow child run per trial, written by the driver only (SQLite allows one writer at a time).
 
 Params: the trial's resolved config (flattened) and its overrides; metrics and per-layer series named
-by :mod:`hdmoe_ray.tracking.metrics`, as for a single hdmoe-simulate run; artifacts: the trial folder (summary.json, mappings, heatmaps) when the
-driver can see it. Tags name the sweep, the trial and its status (a failed trial's run is FAILED and
-carries its error). Logging is idempotent per trial key: a resumed sweep never duplicates a run.
+by :mod:`hdmoe_ray.tracking.metrics`, as for a single hdmoe-simulate run; artifacts: the trial folder
+(summary.json, mappings, heatmaps), read by the driver when it sees the folder, or copied within MLflow
+from what the trial uploaded itself (``sweep.trial_artifacts``: the cluster path, no shared file system).
+Tags name the sweep, the trial, where it ran (``hdmoe.node_host``, ``hdmoe.ray_node_id``) and its status
+(a failed trial's run is FAILED and carries its error). Logging is idempotent per trial key: a resumed sweep never duplicates a run.
 """
 
 from __future__ import annotations
@@ -71,16 +73,24 @@ class TrialLogger:
                 "hdmoe.label": json.dumps(record.label, default=str)[:TAG_MAX]}
         if record.error:
             tags["hdmoe.error"] = record.error[:TAG_MAX]
+        if record.node:
+            tags.update({f"hdmoe.{k}" if k == "ray_node_id" else f"hdmoe.node_{k}": str(v)
+                         for k, v in record.node.items() if v})
+        uploaded = record.artifacts if record.artifacts and not record.artifacts.get("error") else None
+        if record.artifacts and record.artifacts.get("error"):
+            tags["hdmoe.artifact_error"] = record.artifacts["error"][:TAG_MAX]
         params = flatten(record.run) if record.run else {}
         params.update({f"point.{k}": v for k, v in record.label.items()})
         metrics = summary_metrics(record.summary) if record.summary else {}
         if record.trial_wall_s is not None:
             metrics["trial_wall_s"] = record.trial_wall_s
-        trial_dir = Path(record.trial_dir) if self.log_artifacts and record.trial_dir else None
+        trial_dir = Path(record.trial_dir) if self.log_artifacts and record.trial_dir and not uploaded else None
+        copy_from = (uploaded["run_id"], uploaded["path"]) if self.log_artifacts and uploaded else None
         run_id = write_run(self.tracking["uri"], self.tracking["experiment_name"],
                            run_name=f"{self.sweep_id}/{record.key}", tags=tags, parent_run_id=self.parent_run_id,
                            params=params, metrics=metrics, series=layer_series(record.summary) if record.summary else {},
-                           artifact_dir=trial_dir, status="FINISHED" if record.status == "FINISHED" else "FAILED")
+                           artifact_dir=trial_dir, artifact_copy=copy_from,
+                           status="FINISHED" if record.status == "FINISHED" else "FAILED")
         self.known()[record.key] = record.status
         self._run_of[record.key] = run_id
         self.run_ids[record.key] = run_id
