@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from hdmoe_ray.core.trace import RoutingTrace
-from hdmoe_ray.dynamic.predictors.base import PREDICTORS, Prediction, PredictorContext, batch_counts, check_batch
+from hdmoe_ray.dynamic.predictors.base import (
+    PREDICTORS,
+    Prediction,
+    PredictorContext,
+    batch_counts,
+    check_batch,
+)
 
 
 @PREDICTORS.register("oracle")
