@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.local_cluster import LocalCluster, MlflowServer
+from tests.cluster.manifests import mlflow_server_args, option
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def cluster():
     cluster = LocalCluster()
-    server = MlflowServer(cluster.root / "mlflow")
+    # the Host-header checks of the Kubernetes server (its --allowed-hosts), so the tests exercise them
+    allowed = option(mlflow_server_args(), "--allowed-hosts")
+    server = MlflowServer(cluster.root / "mlflow", extra_args=("--allowed-hosts", allowed))
     try:
         server.launch()  # slowest to come up: start it first, wait for it last
         cluster.start_head()

@@ -288,6 +288,7 @@ class MlflowServer:
     root: Path
     port: int = 0
     proc: subprocess.Popen | None = None
+    extra_args: tuple[str, ...] = ()  # e.g. the --allowed-hosts of deploy/kuberay/mlflow.yaml
 
     @property
     def uri(self) -> str:
@@ -304,7 +305,7 @@ class MlflowServer:
         env.update(MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING="false")
         cmd = [MLFLOW, "server", "--host", LOOPBACK, "--port", str(self.port), "--workers", "1",
                "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
-               "--artifacts-destination", str(self.root / "artifacts"), "--serve-artifacts"]
+               "--artifacts-destination", str(self.root / "artifacts"), "--serve-artifacts", *self.extra_args]
         with open(self.root / "server.log", "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.root,
                                          start_new_session=True)
