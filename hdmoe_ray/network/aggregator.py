@@ -102,29 +102,6 @@ def _holders_kernel(members, share, hashes, tie_scale):
 
 
 @njit(cache=True)
-def emit_holder_messages(held, agg, volume, order):
-    """Messages (src, dst, group) of the groups in ``order``: every holder but the aggregator, by node id;
-    groups of zero volume send nothing."""
-    count = 0
-    for g in order:
-        if volume[g] > 0.0:
-            for d in range(held.shape[1]):
-                if held[g, d] and d != agg[g]:
-                    count += 1
-    src = np.empty(count, np.int64)
-    group = np.empty(count, np.int64)
-    k = 0
-    for g in order:
-        if volume[g] > 0.0:
-            for d in range(held.shape[1]):
-                if held[g, d] and d != agg[g]:
-                    src[k] = d
-                    group[k] = g
-                    k += 1
-    return src, group
-
-
-@njit(cache=True)
 def _splitmix64(z):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -172,10 +149,166 @@ def _random_member_kernel(members, share, salts):
     return held, agg
 
 
+@njit(cache=True)
+def _expert_nodes(share):
+    """CSR of the nodes holding each expert (share > 0), in node id order: (ptr [E + 1], nodes)."""
+    num_experts, num_nodes = share.shape
+    ptr = np.zeros(num_experts + 1, np.int64)
+    for i in range(num_experts):
+        ptr[i + 1] = ptr[i]
+        for d in range(num_nodes):
+            if share[i, d] > 0.0:
+                ptr[i + 1] += 1
+    nodes = np.empty(ptr[-1], np.int64)
+    for i in range(num_experts):
+        k = ptr[i]
+        for d in range(num_nodes):
+            if share[i, d] > 0.0:
+                nodes[k] = d
+                k += 1
+    return ptr, nodes
+
+
+@njit(cache=True)
+def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share):
+    """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
+    [G], in O(sum over groups of members x holders): the same rules and floating-point operations as
+    ``_holders_kernel`` / ``_random_member_kernel`` without their [G, D] mask. Aggregator codes as there
+    (-1: experts but no holder; -2: the drawn member is placed nowhere)."""
+    num_groups = mptr.shape[0] - 1
+    work = np.zeros(num_nodes, np.float64)
+    mark = np.zeros(num_nodes, np.bool_)
+    touched = np.empty(num_nodes, np.int64)
+    hold_ptr = np.zeros(num_groups + 1, np.int64)
+    cap = max(ptr[-1], 16)
+    hold_nodes = np.empty(cap, np.int64)
+    agg = np.zeros(num_groups, np.int64)
+    for g in range(num_groups):
+        h = np.uint64(0)
+        key = np.uint64(0)
+        n_members = mptr[g + 1] - mptr[g]
+        n_touched = 0
+        for q in range(mptr[g], mptr[g + 1]):
+            i = midx[q]
+            h += hashes[i]
+            key += salts[i]
+            for k in range(ptr[i], ptr[i + 1]):
+                d = nodes[k]
+                work[d] += share[i, d]
+                if not mark[d]:
+                    mark[d] = True
+                    touched[n_touched] = d
+                    n_touched += 1
+        held = np.sort(touched[:n_touched])
+        start = hold_ptr[g]
+        if start + n_touched > hold_nodes.shape[0]:
+            grown = np.empty(max(2 * hold_nodes.shape[0], start + n_touched), np.int64)
+            grown[:start] = hold_nodes[:start]
+            hold_nodes = grown
+        hold_nodes[start:start + n_touched] = held
+        hold_ptr[g + 1] = start + n_touched
+        if largest_share:
+            best = -1.0
+            n_tied = 0
+            for q in range(n_touched):
+                d = held[q]
+                w = np.floor(work[d] * tie_scale + 0.5)
+                work[d] = w
+                if w > best:
+                    best = w
+                    n_tied = 1
+                elif w == best:
+                    n_tied += 1
+            if n_tied == 0:
+                agg[g] = -1 if n_members > 0 else 0
+            else:
+                pick = np.int64((h >> np.uint64(7)) % np.uint64(n_tied))
+                for q in range(n_touched):
+                    d = held[q]
+                    if work[d] == best:
+                        if pick == 0:
+                            agg[g] = d
+                            break
+                        pick -= 1
+        elif n_members > 0:
+            if n_touched == 0:
+                agg[g] = -1
+            else:
+                pick = np.int64(_splitmix64(key) % np.uint64(n_members))
+                i = midx[mptr[g] + pick]
+                agg[g] = nodes[ptr[i]] if ptr[i + 1] > ptr[i] else -2
+        for q in range(n_touched):
+            work[touched[q]] = 0.0
+            mark[touched[q]] = False
+    return hold_ptr, hold_nodes[:hold_ptr[-1]], agg
+
+
+def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
+                  seed: int = 0, layer_id: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Holders of every group as a CSR in node id order and its aggregator (the rules of
+    :func:`aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
+    aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask."""
+    if rule not in AGGREGATOR_RULES:
+        raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
+    members = np.ascontiguousarray(members_bool, dtype=bool)
+    share = np.ascontiguousarray(node_share, dtype=np.float64)
+    _check_shapes(members, share)
+    ptr, nodes = _expert_nodes(share)
+    num_experts = members.shape[1]
+    salts = (member_salts(num_experts, seed, layer_id) if rule == RANDOM_MEMBER_LOWEST_NODE
+             else np.zeros(num_experts, np.uint64))
+    rows, cols = np.nonzero(members)  # members of each group in expert id order (CSR)
+    mptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=members.shape[0]))]).astype(np.int64)
+    hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, cols.astype(np.int64), share.shape[1], share, ptr,
+                                                      nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
+                                                      rule == LARGEST_SHARE)
+    unplaced = np.flatnonzero(agg == -2)
+    if unplaced.size:
+        raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
+    orphan = np.flatnonzero(agg < 0)
+    if orphan.size:
+        raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
+    return hold_ptr, hold_nodes, agg
+
+
+@njit(cache=True)
+def emit_csr_messages(hold_ptr, hold_nodes, agg, volume, order, node_lo, node_hi):
+    """Messages (src, group) of the groups in ``order`` from holders in ``[node_lo, node_hi)``: every
+    holder but the aggregator, by node id; groups of zero volume send nothing."""
+    count = 0
+    for g in order:
+        if volume[g] > 0.0:
+            for k in range(hold_ptr[g], hold_ptr[g + 1]):
+                d = hold_nodes[k]
+                if d != agg[g] and node_lo <= d < node_hi:
+                    count += 1
+    src = np.empty(count, np.int64)
+    group = np.empty(count, np.int64)
+    n = 0
+    for g in order:
+        if volume[g] > 0.0:
+            for k in range(hold_ptr[g], hold_ptr[g + 1]):
+                d = hold_nodes[k]
+                if d != agg[g] and node_lo <= d < node_hi:
+                    src[n] = d
+                    group[n] = g
+                    n += 1
+    return src, group
+
+
 def member_salts(num_experts: int, seed: int, layer_id: int) -> np.ndarray:
     """uint64 [E]: the per-expert salts of ``random_member_lowest_node`` for one (seed, layer)."""
     rng = random_streams.stream_for(seed, random_streams.AGGREGATOR, layer_id)
     return rng.integers(0, np.iinfo(np.uint64).max, size=num_experts, dtype=np.uint64, endpoint=True)
+
+
+def _check_shapes(members: np.ndarray, share: np.ndarray) -> None:
+    if members.ndim != 2 or share.ndim != 2:
+        raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
+    if members.shape[1] != share.shape[0]:
+        raise MappingError(f"groups index {members.shape[1]} experts, node_share has {share.shape[0]} rows")
+    if share.size and (share.min() < 0 or not np.all(np.isfinite(share))):
+        raise MappingError("node_share must be finite and non-negative")
 
 
 def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
@@ -192,12 +325,7 @@ def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: 
         raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
     members = np.asarray(members_bool, dtype=bool)
     share = np.ascontiguousarray(node_share, dtype=np.float64)
-    if members.ndim != 2 or share.ndim != 2:
-        raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
-    if members.shape[1] != share.shape[0]:
-        raise MappingError(f"groups index {members.shape[1]} experts, node_share has {share.shape[0]} rows")
-    if share.size and (share.min() < 0 or not np.all(np.isfinite(share))):
-        raise MappingError("node_share must be finite and non-negative")
+    _check_shapes(members, share)
     if rule == LARGEST_SHARE:
         held, agg = _holders_kernel(np.ascontiguousarray(members), share, expert_hashes(members.shape[1]),
                                     _TIE_SCALE)

@@ -9,6 +9,8 @@ import numpy as np
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.traffic import Messages
+from hdmoe_ray.network.xy import hops as xy_hops
+from hdmoe_ray.network.xy import xy_link_loads
 
 
 def check_link_params(link_bytes_per_s: float, chunk_bytes: float | None, hop_latency_s: float) -> None:
@@ -30,19 +32,18 @@ def pair_rows(mesh: Mesh, messages: Messages) -> np.ndarray:
 def link_load_bytes(mesh: Mesh, messages: Messages) -> np.ndarray:
     """float64 [L]: bytes crossing each directional link (sum of message sizes over their XY routes).
 
-    Vectorised: volumes are summed per (src, dst) pair, spread over the pair's route positions of the CSR
-    route table, and summed per link (two bincounts; no BLAS call, whose threads stall a loaded machine).
+    Routes are walked by arithmetic (:mod:`hdmoe_ray.network.xy`): O(total hops) time, O(L) memory, no
+    D^2 route table.
     """
-    d = mesh.num_nodes
-    offsets, link_ids = mesh.route_table
-    pair_bytes = np.bincount(pair_rows(mesh, messages), weights=messages.size_bytes, minlength=d * d)
-    return np.bincount(link_ids, weights=np.repeat(pair_bytes, np.diff(offsets)), minlength=mesh.num_links)
+    messages.check_nodes(mesh.num_nodes)
+    return xy_link_loads(mesh.mesh_x, mesh.mesh_y, messages.src, messages.dst, messages.size_bytes,
+                         mesh.num_links)
 
 
 def message_hops(mesh: Mesh, messages: Messages) -> np.ndarray:
     """int64 [M]: XY route length of every message."""
     messages.check_nodes(mesh.num_nodes)
-    return mesh.hops[messages.src, messages.dst]
+    return xy_hops(mesh.mesh_x, messages.src, messages.dst)
 
 
 def last_chunk_bytes(size_bytes: np.ndarray, chunk_bytes: float | None) -> tuple[np.ndarray, np.ndarray]:

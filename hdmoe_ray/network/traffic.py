@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hdmoe_ray.core.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import LARGEST_SHARE, aggregator_nodes, emit_holder_messages
+from hdmoe_ray.network.aggregator import LARGEST_SHARE, emit_csr_messages, group_holders
 
 
 def group_volume_bytes(group_tokens: np.ndarray, hidden_size: int, bytes_per_element: int) -> np.ndarray:
@@ -94,7 +94,7 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         group_volume_bytes: float64 [G], ``f_g * B * h * bytes_per_element`` (expected mode) or
             ``count_g * h * bytes_per_element`` (sampled batch).
         node_share: float64 [E, D], P re-indexed by mesh node (``LayerMapping.node_share(D)``).
-        aggregator_rule, seed, layer_id: who aggregates g (:func:`~hdmoe_ray.network.aggregator.aggregator_nodes`);
+        aggregator_rule, seed, layer_id: who aggregates g (:func:`~hdmoe_ray.network.aggregator.group_holders`);
             seed and layer_id only seed the ``random_member_lowest_node`` draw.
 
     Returns:
@@ -106,9 +106,11 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         raise TraceError(f"group_volume_bytes has shape {volume.shape}, expected ({members.shape[0]},)")
     if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
         raise TraceError("group_volume_bytes must be finite and non-negative")
-    holders, agg = aggregator_nodes(members, node_share, rule=aggregator_rule, seed=seed, layer_id=layer_id)
+    hold_ptr, hold_nodes, agg = group_holders(members, node_share, rule=aggregator_rule, seed=seed,
+                                              layer_id=layer_id)
     by_size = np.argsort(volume, kind="stable")  # groups by size, then row
-    src, g = emit_holder_messages(holders, agg, volume, by_size)  # no self-messages, no empty groups
+    # no self-messages, no empty groups
+    src, g = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, by_size, 0, np.iinfo(np.int64).max)
     return Messages(src=src, dst=agg[g], size_bytes=volume[g], group=g)
 
 

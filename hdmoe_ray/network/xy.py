@@ -1,0 +1,285 @@
+"""XY routes by arithmetic: link ids, hop counts, per-link loads and the link sweep of the DES, with no
+table that grows with the number of node pairs.
+
+A route from ``s`` to ``d`` moves along X first, then along Y (``Mesh.route``). Its next hop from node
+``n`` is therefore a function of ``n`` and ``d`` only: east/west while the column differs, then south
+(+y)/north. So every kernel here walks routes on the fly, using one small table ``link_of [D, 4]`` (the
+``Mesh.links`` id of the link leaving node n in direction 0 east, 1 west, 2 south (+y), 3 north; -1 at the
+border). ``Mesh.route_table`` (the CSR of all D^2 routes) held ``sum of all route lengths`` int64 entries:
+~716 million (5.7 GB, plus a 5.7 GB Python list while building it) on a 64x64 mesh; these kernels need
+O(D + messages) memory and O(total hops of the messages) time.
+
+:func:`des_sweep` is the store-and-forward DES of :mod:`hdmoe_ray.network.des` over any set of links
+closed under the order it sweeps them in (the whole mesh for ``engine=local``; one band of rows and one
+direction group for a tile of the tiled engine). Its semantics and floating-point operations are those
+of the DES (module docstring there): a link serves its entities FIFO by (arrival time, key).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import njit
+
+EAST, WEST, SOUTH, NORTH = 0, 1, 2, 3
+NUM_DIRS = 4
+X_DIRS = np.array([True, True, False, False])
+SOUTH_ONLY = np.array([False, False, True, False])
+NORTH_ONLY = np.array([False, False, False, True])
+ALL_DIRS = np.array([True, True, True, True])
+
+
+@lru_cache(maxsize=16)
+def link_of_table(mesh_x: int, mesh_y: int) -> np.ndarray:
+    """int64 [D, 4]: the ``Mesh.links`` id of the link leaving node n in each direction, -1 at the border.
+
+    ``Mesh.links`` lists nodes in id order and, per node, east, west, south (+y), north where they exist;
+    a link's id is therefore the number of existing (node, direction) pairs before it.
+    """
+    x = np.arange(mesh_x * mesh_y) % mesh_x
+    y = np.arange(mesh_x * mesh_y) // mesh_x
+    exists = np.stack([x < mesh_x - 1, x > 0, y < mesh_y - 1, y > 0], axis=1)
+    ids = np.cumsum(exists.ravel()).reshape(exists.shape) - 1
+    out = np.where(exists, ids, -1).astype(np.int64)
+    out.setflags(write=False)
+    return out
+
+
+def hops(mesh_x: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """int64 [M]: XY route length (Manhattan distance) of every (src, dst) pair."""
+    src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    return np.abs(src % mesh_x - dst % mesh_x) + np.abs(src // mesh_x - dst // mesh_x)
+
+
+@njit(cache=True, inline="always")
+def _dir_xy(x, y, tx, ty):
+    """Direction of the XY hop from (x, y) towards (tx, ty) (-1 when there)."""
+    if x < tx:
+        return 0
+    if x > tx:
+        return 1
+    if y < ty:
+        return 2
+    if y > ty:
+        return 3
+    return -1
+
+
+@njit(cache=True, inline="always")
+def _step(node, direction, mesh_x):
+    if direction == 0:
+        return node + 1
+    if direction == 1:
+        return node - 1
+    if direction == 2:
+        return node + mesh_x
+    return node - mesh_x
+
+
+@njit(cache=True)
+def _link_loads_kernel(src, dst, size, mesh_x, link_of, num_links):
+    load = np.zeros(num_links, np.float64)
+    for m in range(src.shape[0]):
+        node = src[m]
+        x, y = node % mesh_x, node // mesh_x
+        tx, ty = dst[m] % mesh_x, dst[m] // mesh_x
+        w = size[m]
+        while x < tx:
+            load[link_of[node, 0]] += w
+            node += 1
+            x += 1
+        while x > tx:
+            load[link_of[node, 1]] += w
+            node -= 1
+            x -= 1
+        while y < ty:
+            load[link_of[node, 2]] += w
+            node += mesh_x
+            y += 1
+        while y > ty:
+            load[link_of[node, 3]] += w
+            node -= mesh_x
+            y -= 1
+    return load
+
+
+def xy_link_loads(mesh_x: int, mesh_y: int, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray,
+                  num_links: int) -> np.ndarray:
+    """float64 [L]: bytes over each link of messages (src, dst, size) routed XY (in message order)."""
+    return _link_loads_kernel(np.asarray(src, np.int64), np.asarray(dst, np.int64),
+                              np.asarray(size_bytes, np.float64), int(mesh_x), link_of_table(mesh_x, mesh_y),
+                              int(num_links))
+
+
+@njit(cache=True)
+def _sweep_rank(node, direction, mesh_x, mesh_y):
+    """Topological rank of a link under XY routing: X links before Y links, then distance travelled."""
+    x, y = node % mesh_x, node // mesh_x
+    if direction == 0:
+        return x
+    if direction == 1:
+        return mesh_x - 1 - x
+    if direction == 2:
+        return mesh_x + y
+    return mesh_x + mesh_y - 1 - y
+
+
+@njit(cache=True)
+def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_dst, ent_t, ent_dur, ent_key,
+              ent_size, hop_latency):
+    """Serve entities over the links leaving nodes ``[node_lo, node_hi)`` in the ``allowed`` directions.
+
+    Entities (message chunks) stand at ``ent_node`` at time ``ent_t`` heading for ``ent_dst``; each is
+    forwarded along its XY route while its next link is in the set; ``ent_node`` and ``ent_t`` are
+    updated in place (``ent_t``: arrival at ``ent_node``). ``timed``: run the DES (FIFO per link by
+    (arrival time, key), store and forward, one entity at a time); otherwise only add up the loads.
+
+    Returns ``(busy_s, load_bytes, state)``: per local link ``(node - node_lo) * 4 + direction`` the
+    seconds of transmission and the bytes carried, and per entity 1 when it reached its destination,
+    0 when it stopped before a link outside the set (it moves on in another sweep), -1 when it never
+    entered the set. Streams: each link merges its inputs (entities starting at its source node; those
+    arriving over one of its 4 incoming directions), each already in (time, key) order, as the DES.
+    """
+    n_local = (node_hi - node_lo) * 4
+    n_ent = ent_node.shape[0]
+    busy = np.zeros(n_local, np.float64)
+    load = np.zeros(n_local, np.float64)
+    state = np.full(n_ent, -1, np.int8)
+    # coordinates: of the set's nodes, and of every entity's destination (no division per hop)
+    n_nodes = node_hi - node_lo
+    node_x = np.empty(n_nodes, np.int64)
+    node_y = np.empty(n_nodes, np.int64)
+    for q in range(n_nodes):
+        node_x[q] = (node_lo + q) % mesh_x
+        node_y[q] = (node_lo + q) // mesh_x
+    ent_tx = np.empty(n_ent, np.int64)
+    ent_ty = np.empty(n_ent, np.int64)
+    for e in range(n_ent):
+        ent_tx[e] = ent_dst[e] % mesh_x
+        ent_ty[e] = ent_dst[e] // mesh_x
+    # count the records of every input stream (local link * 5 + slot) along each entity's route in the set
+    counts = np.zeros(n_local * 5 + 1, np.int64)
+    first_link = np.full(n_ent, -1, np.int64)
+    for e in range(n_ent):
+        node = ent_node[e]
+        if node < node_lo or node >= node_hi:
+            continue
+        x, y = node % mesh_x, node // mesh_x
+        direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+        slot = 0
+        while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
+            link = (node - node_lo) * 4 + direction
+            if slot == 0:
+                first_link[e] = link
+            counts[link * 5 + slot + 1] += 1
+            slot = 1 + direction
+            node = _step(node, direction, mesh_x)
+            if direction == 0:
+                x += 1
+            elif direction == 1:
+                x -= 1
+            elif direction == 2:
+                y += 1
+            else:
+                y -= 1
+            direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+        if not timed and first_link[e] >= 0:  # loads only: walk again, adding bytes
+            node = ent_node[e]
+            x, y = node % mesh_x, node // mesh_x
+            direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+            while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
+                link = (node - node_lo) * 4 + direction
+                load[link] += ent_size[e]
+                busy[link] += ent_dur[e]
+                node = _step(node, direction, mesh_x)
+                if direction == 0:
+                    x += 1
+                elif direction == 1:
+                    x -= 1
+                elif direction == 2:
+                    y += 1
+                else:
+                    y -= 1
+                direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+            ent_node[e] = node
+            state[e] = 1 if node == ent_dst[e] else 0
+    if not timed:
+        return busy, load, state
+    for i in range(1, counts.shape[0]):
+        counts[i] += counts[i - 1]
+    start = counts  # stream s occupies start[s]:start[s + 1]
+    cursor = start[:-1].copy()
+    records = np.empty(start[-1], np.int32)
+    # injected streams (slot 0) in (time, key) order
+    inject = np.flatnonzero(first_link >= 0)
+    if inject.size:
+        t_in = ent_t[inject]
+        k_in = ent_key[inject]
+        l_in = first_link[inject]
+        order = np.argsort(k_in, kind="mergesort")
+        order = order[np.argsort(t_in[order], kind="mergesort")]
+        order = order[np.argsort(l_in[order], kind="mergesort")]
+        for q in order:
+            e = inject[q]
+            s = first_link[e] * 5
+            records[cursor[s]] = e
+            cursor[s] += 1
+    # links of the set in a topological order of XY routes
+    ranks = np.empty(n_local, np.int64)
+    for ln in range(n_local):
+        node = node_lo + ln // 4
+        direction = ln % 4
+        ranks[ln] = _sweep_rank(node, direction, mesh_x, mesh_y) * (n_nodes * 4 + 1) + ln
+    order_links = np.argsort(ranks)
+    head = np.empty(5, np.int64)
+    stop = np.empty(5, np.int64)
+    for ln in order_links:
+        base = ln * 5
+        if start[base + 5] == start[base]:
+            continue
+        direction = ln % 4
+        n_active = 0
+        for s in range(5):
+            if start[base + s + 1] > start[base + s]:
+                head[n_active] = start[base + s]
+                stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
+                n_active += 1
+        free = 0.0
+        total = start[base + 5] - start[base]
+        for _ in range(total):
+            best = 0
+            if n_active > 1:
+                best = -1
+                best_t = 0.0
+                best_k = 0
+                for s in range(n_active):
+                    if head[s] < stop[s]:
+                        c = records[head[s]]
+                        c_t = ent_t[c]
+                        c_k = ent_key[c]
+                        if best < 0 or c_t < best_t or (c_t == best_t and c_k < best_k):
+                            best, best_t, best_k = s, c_t, c_k
+            e = records[head[best]]
+            head[best] += 1
+            dur = ent_dur[e]
+            free = max(free, ent_t[e]) + dur
+            busy[ln] += dur
+            load[ln] += ent_size[e]
+            ent_t[e] = free + hop_latency
+            node = _step(node_lo + (ln >> 2), direction, mesh_x)
+            ent_node[e] = node
+            if node == ent_dst[e]:
+                state[e] = 1
+                continue
+            if node < node_lo or node >= node_hi:
+                state[e] = 0
+                continue
+            nxt = _dir_xy(node_x[node - node_lo], node_y[node - node_lo], ent_tx[e], ent_ty[e])
+            if allowed[nxt]:
+                s = ((node - node_lo) * 4 + nxt) * 5 + 1 + direction
+                records[cursor[s]] = e
+                cursor[s] += 1
+            else:
+                state[e] = 0
+    return busy, load, state
