@@ -23,6 +23,10 @@ COMBINE_PHASES = ("doubled", "simulated")
 FANOUTS = ("ray", "serial")
 AGGREGATOR_RULES = ("largest_share", "random_member_lowest_node")  # names as in network/aggregator.py
 ATTENTION_LAYERS = ("all", "moe")
+EP_PLACEMENTS = ("per_layer", "shared")
+CB_REGION_COUNTS = ("equal", "unconstrained")
+CB_COMM_MODELS = ("flat_all_to_all", "region_representatives")
+CB_PROXY_MAPPINGS = ("own", "hdmoe")
 
 
 @dataclass(frozen=True)
@@ -195,10 +199,24 @@ class ProfileConfig:
     # largest_share = the holder doing most of the group's expert work (ties by a fixed hash of the group) |
     # random_member_lowest_node = the authors' code: a seeded random member expert of the group, then the
     # lowest-id node holding a share of it (docs/cost_model.md, network/aggregator.py)
-    aggregator_rule: str = "largest_share"
+    aggregator_rule: str = "random_member_lowest_node"
     # layers whose attention + weight/KV memory time enters the TBT: all = every transformer layer
     # (model.num_layers, dense ones included) | moe = the MoE layers only, as the authors' evaluation sums it
-    attention_layers: str = "all"
+    attention_layers: str = "moe"
+    # EP baseline: per_layer = every MoE layer draws its own random placement | shared = one random placement
+    # for every layer, as the authors' evaluation (``strategy.placement_per_layer`` overrides it)
+    ep_placement: str = "shared"
+    # hybrid CB regions: equal = every region hosts the same number of experts (within one) | unconstrained =
+    # the authors' small ILP, only the largest region load counts (``strategy.equal_region_counts`` overrides)
+    cb_region_counts: str = "unconstrained"
+    # how hybrid CB's communication is timed: flat_all_to_all = one all-to-all of every node holding a share
+    # (each TP partner of a region sends its partial result to the aggregator) | region_representatives =
+    # the authors' costing: the network model over one representative node per region (inter-region traffic)
+    # plus the intra-region tensor-parallel exchange as eq. (2)'s linear proxy, both for dispatch and combine
+    cb_comm_model: str = "region_representatives"
+    # region_representatives only: the mapping whose eq. (2) proxy costs the intra-region exchange: own = CB's
+    # own mapping | hdmoe = the HD-MoE mapping of the same hdmoe-optimize run (the published CB figures did so)
+    cb_proxy_mapping: str = "own"
 
     def __post_init__(self) -> None:
         g = "profile"
@@ -208,6 +226,10 @@ class ProfileConfig:
         one_of(g, "combine_phase", self.combine_phase, COMBINE_PHASES)
         one_of(g, "aggregator_rule", self.aggregator_rule, AGGREGATOR_RULES)
         one_of(g, "attention_layers", self.attention_layers, ATTENTION_LAYERS)
+        one_of(g, "ep_placement", self.ep_placement, EP_PLACEMENTS)
+        one_of(g, "cb_region_counts", self.cb_region_counts, CB_REGION_COUNTS)
+        one_of(g, "cb_comm_model", self.cb_comm_model, CB_COMM_MODELS)
+        one_of(g, "cb_proxy_mapping", self.cb_proxy_mapping, CB_PROXY_MAPPINGS)
         for name in ("a2a_bytes_per_element", "allreduce_bytes_per_element", "proxy_bytes_per_element",
                      "attn_bytes_per_element", "weight_bytes_per_element", "expert_flops_per_token_factor",
                      "kv_length"):

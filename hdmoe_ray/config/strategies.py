@@ -51,15 +51,17 @@ class EpConfig(StrategyConfig):
     name: str = "ep"
     ep_variant: str = "random"  # random: experts shuffled by the seed | balanced: greedy largest-f_i-first
     # true: every MoE layer gets its own random expert slots and cluster -> node permutation | false: one
-    # random placement drawn once and used by every layer (the authors' evaluation). ``balanced`` still
-    # balances each layer's experts; only its physical permutation is shared when false.
-    placement_per_layer: bool = True
+    # random placement drawn once and used by every layer (the authors' evaluation) | null: the profile's
+    # convention (profile.ep_placement). ``balanced`` still balances each layer's experts; only its physical
+    # permutation is shared when false.
+    placement_per_layer: bool | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         one_of("strategy", "ep_variant", self.ep_variant, EP_VARIANTS)
-        if not isinstance(self.placement_per_layer, bool):
-            raise ConfigError("strategy.placement_per_layer", f"must be true or false, got {self.placement_per_layer!r}")
+        if self.placement_per_layer is not None and not isinstance(self.placement_per_layer, bool):
+            raise ConfigError("strategy.placement_per_layer",
+                              f"must be true, false or null, got {self.placement_per_layer!r}")
 
 
 @dataclass(frozen=True)
@@ -82,16 +84,18 @@ class HybridCbConfig(RegionMilpOptions, StrategyConfig):
     name: str = "hybrid_cb"
     num_regions: int | None = None  # None: 8 for >= 64 experts, 2 below (docs/paper.md, baselines)
     # true: every region hosts the same number of experts (within one) | false: any count per region, only
-    # the largest region load is minimised (the authors' small ILP; Mixtral regions get 3 to 5 experts)
-    equal_region_counts: bool = True
+    # the largest region load is minimised (the authors' small ILP; Mixtral regions get 3 to 5 experts) |
+    # null: the profile's convention (profile.cb_region_counts)
+    equal_region_counts: bool | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self._check_milp()
         if self.num_regions is not None:
             positive_int("strategy", "num_regions", self.num_regions, what="a positive integer or null")
-        if not isinstance(self.equal_region_counts, bool):
-            raise ConfigError("strategy.equal_region_counts", f"must be true or false, got {self.equal_region_counts!r}")
+        if self.equal_region_counts is not None and not isinstance(self.equal_region_counts, bool):
+            raise ConfigError("strategy.equal_region_counts",
+                              f"must be true, false or null, got {self.equal_region_counts!r}")
 
 
 @dataclass(frozen=True)

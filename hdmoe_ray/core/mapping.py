@@ -8,7 +8,7 @@ import numpy as np
 
 from hdmoe_ray.core.errors import MappingError
 
-COMM_PATTERNS = ("all_to_all", "ring_allreduce")
+COMM_PATTERNS = ("all_to_all", "ring_allreduce", "region_all_to_all")
 SHARE_TOLERANCE = 1e-6
 
 
@@ -20,12 +20,19 @@ class LayerMapping:
         share: float64 [E, C], P[i, c] = share of expert i's weights (and work) on logical cluster c;
             each row sums to 1. An expert split over several clusters runs tensor-parallel over them.
         cluster_to_node: int64 [C], the mesh node each logical cluster becomes (a permutation when C = D).
-        comm_pattern: ``all_to_all`` (token dispatch/combine, eq. 2-3) or ``ring_allreduce`` (TP, eq. 4).
+        comm_pattern: ``all_to_all`` (token dispatch/combine, eq. 2-3), ``ring_allreduce`` (TP, eq. 4) or
+            ``region_all_to_all`` (hybrid CB: experts tensor-parallel inside mesh regions, all-to-all across
+            them; timed as ``profile.cb_comm_model`` says).
+        proxy_node_share: float64 [E, D] or None (``region_all_to_all`` only): the node-indexed mapping whose
+            eq. (2) proxy costs the intra-region exchange under ``profile.cb_comm_model=region_representatives``
+            (None: this mapping; ``profile.cb_proxy_mapping=hdmoe`` puts the HD-MoE mapping here). Run-time
+            costing input: not saved with the mapping.
     """
 
     share: np.ndarray
     cluster_to_node: np.ndarray
     comm_pattern: str = "all_to_all"
+    proxy_node_share: np.ndarray | None = None
 
     def validate(self, *, layer: int | None = None, num_experts: int | None = None,
                  num_nodes: int | None = None) -> None:
@@ -51,6 +58,21 @@ class LayerMapping:
         if self.comm_pattern not in COMM_PATTERNS:
             raise MappingError(f"comm_pattern must be one of {COMM_PATTERNS}, got {self.comm_pattern!r}",
                                layer=layer)
+        if self.proxy_node_share is not None:
+            proxy = self.proxy_node_share
+            if self.comm_pattern != "region_all_to_all":
+                raise MappingError(f"proxy_node_share is for region_all_to_all layers, not {self.comm_pattern}",
+                                   layer=layer)
+            want = (p.shape[0], num_nodes if num_nodes is not None else proxy.shape[1])
+            if proxy.shape != want:
+                raise MappingError(f"proxy_node_share has shape {proxy.shape}, expected {want}", layer=layer)
+
+    def node_rank(self, num_nodes: int) -> np.ndarray:
+        """int64 [D]: the logical cluster id of every mesh node (nodes without a cluster after all clusters,
+        by id): the order in which the authors' aggregator rule reads "the lowest-id node holding it"."""
+        rank = np.arange(num_nodes, dtype=np.int64) + self.cluster_to_node.size
+        rank[self.cluster_to_node] = np.arange(self.cluster_to_node.size, dtype=np.int64)
+        return rank
 
     def node_share(self, num_nodes: int) -> np.ndarray:
         """float64 [E, D]: P re-indexed by mesh node (clusters placed by cluster_to_node)."""

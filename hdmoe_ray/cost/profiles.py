@@ -2,12 +2,17 @@
 
 ``paper`` reproduces the HD-MoE authors' conventions exactly: 1 byte per element for token traffic and
 the attention/memory terms, 4 bytes per element for TP's all-reduce (eq. 4) and the 4/BW factor of eq. (2),
-2*h*IS FLOPs per token per expert (eq. 1), no shared experts, KV length L = 1024, and the intermediate size
-the authors' evaluation code uses (``model.paper_expert_intermediate_size``, e.g. Qwen2's 18944).
+2*h*IS FLOPs per token per expert (eq. 1), no shared experts, KV length L = 1024, the intermediate size
+the authors' evaluation code uses (``model.paper_expert_intermediate_size``, e.g. Qwen2's 18944), and their
+evaluation's conventions: aggregator = lowest cluster holding a random member expert, one EP placement
+for every layer, CB regions without equal counts, CB costed over region representatives plus the
+intra-region proxy, attention/memory summed over the MoE layers.
 
 ``physical`` is one consistent, realistic set: bf16 (2 bytes) everywhere, SwiGLU's three matrices
-(6*h*IS FLOPs), shared experts and dense layers counted, per-hop latency, memory capacity enforced and
-dynamic placement's broadcast traffic loaded on the links.
+(6*h*IS FLOPs), shared experts and dense layers counted, per-hop latency, memory capacity enforced,
+dynamic placement's broadcast traffic loaded on the links, every layer's attention/memory, the
+largest-share holder as aggregator, a fresh EP placement per layer, equal CB region counts, and CB's
+all-to-all simulated flat (every TP partner of a region sends).
 
 The constants sit in :class:`hdmoe_ray.config.schemas.ProfileConfig`; the table is in docs/cost_model.md.
 """
@@ -45,6 +50,12 @@ def physical_profile() -> ProfileConfig:
         count_broadcast_traffic=True,
         allreduce_model="ring",
         combine_phase="simulated",
+        aggregator_rule="largest_share",
+        attention_layers="all",
+        ep_placement="per_layer",
+        cb_region_counts="equal",
+        cb_comm_model="flat_all_to_all",
+        cb_proxy_mapping="own",
     )
 
 

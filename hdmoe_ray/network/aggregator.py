@@ -10,8 +10,11 @@ spots the authors' random pick does not have (gamma's R^2 on DeepSeek ``law``: 0
 The rule is deterministic and independent of the row order of the groups.
 
 Opt-in alternative, ``random_member_lowest_node`` (``profile.aggregator_rule``; the authors' evaluation
-code): for each group one member expert is chosen uniformly at random, then the lowest-id mesh node with a
-positive share of that expert aggregates. The draw is seeded: a per-expert 64-bit salt comes from
+code): for each group one member expert is chosen uniformly at random, then the lowest-id logical cluster
+with a positive share of that expert aggregates, on the mesh node the cluster is placed on (``node_rank``
+gives each node's cluster id; without it, node ids). Reading "lowest" in cluster order matters: an EP expert
+split over 4 randomly placed nodes would otherwise always aggregate on the lowest of 4 random node ids, a
+bias towards the mesh's first rows that the authors' code does not have. The draw is seeded: a per-expert 64-bit salt comes from
 ``default_rng([seed, AGGREGATOR, layer_id])`` (:mod:`hdmoe_ray.core.random_streams`); a group's key is the
 splitmix64 mix of its members' salts summed (wrapping), and the pick is ``key mod n_members``-th member in
 id order. So the aggregator is a fixed function of (config seed, layer, g's expert set): reproducible,
@@ -109,17 +112,16 @@ def _splitmix64(z):
 
 
 @njit(cache=True)
-def _random_member_kernel(members, share, salts):
-    """(held bool [G, D], aggregator int64 [G]): the lowest node holding a seeded random member of g;
+def _random_member_kernel(members, share, salts, node_rank):
+    """(held bool [G, D], aggregator int64 [G]): the lowest-ranked node holding a seeded random member of g;
     -1 where g has experts but none is placed, -2 where the drawn member is placed on no node."""
     num_groups, num_experts = members.shape
     num_nodes = share.shape[1]
     lowest = np.full(num_experts, -1, np.int64)
     for i in range(num_experts):
         for d in range(num_nodes):
-            if share[i, d] > 0.0:
+            if share[i, d] > 0.0 and (lowest[i] < 0 or node_rank[d] < node_rank[lowest[i]]):
                 lowest[i] = d
-                break
     held = np.zeros((num_groups, num_nodes), np.bool_)
     agg = np.zeros(num_groups, np.int64)
     for g in range(num_groups):
@@ -170,7 +172,7 @@ def _expert_nodes(share):
 
 
 @njit(cache=True)
-def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share):
+def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank):
     """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
     [G], in O(sum over groups of members x holders): the same rules and floating-point operations as
     ``_holders_kernel`` / ``_random_member_kernel`` without their [G, D] mask. Aggregator codes as there
@@ -236,7 +238,14 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
             else:
                 pick = np.int64(_splitmix64(key) % np.uint64(n_members))
                 i = midx[mptr[g] + pick]
-                agg[g] = nodes[ptr[i]] if ptr[i + 1] > ptr[i] else -2
+                if ptr[i + 1] > ptr[i]:
+                    best_node = nodes[ptr[i]]  # the holder of lowest rank (logical cluster id)
+                    for k in range(ptr[i] + 1, ptr[i + 1]):
+                        if rank[nodes[k]] < rank[best_node]:
+                            best_node = nodes[k]
+                    agg[g] = best_node
+                else:
+                    agg[g] = -2
         for q in range(n_touched):
             work[touched[q]] = 0.0
             mark[touched[q]] = False
@@ -244,7 +253,8 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
 
 
 def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
-                  seed: int = 0, layer_id: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, layer_id: int = 0,
+                  node_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Holders of every group as a CSR in node id order and its aggregator (the rules of
     :func:`aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
     aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask."""
@@ -253,6 +263,7 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
     members = np.ascontiguousarray(members_bool, dtype=bool)
     share = np.ascontiguousarray(node_share, dtype=np.float64)
     _check_shapes(members, share)
+    rank = _node_rank(node_rank, share.shape[1])
     ptr, nodes = _expert_nodes(share)
     num_experts = members.shape[1]
     salts = (member_salts(num_experts, seed, layer_id) if rule == RANDOM_MEMBER_LOWEST_NODE
@@ -261,7 +272,7 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
     mptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=members.shape[0]))]).astype(np.int64)
     hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, cols.astype(np.int64), share.shape[1], share, ptr,
                                                       nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
-                                                      rule == LARGEST_SHARE)
+                                                      rule == LARGEST_SHARE, rank)
     unplaced = np.flatnonzero(agg == -2)
     if unplaced.size:
         raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
@@ -302,6 +313,16 @@ def member_salts(num_experts: int, seed: int, layer_id: int) -> np.ndarray:
     return rng.integers(0, np.iinfo(np.uint64).max, size=num_experts, dtype=np.uint64, endpoint=True)
 
 
+def _node_rank(node_rank: np.ndarray | None, num_nodes: int) -> np.ndarray:
+    """The order "lowest" follows: node ids when None, else distinct ranks (each node's logical cluster id)."""
+    if node_rank is None:
+        return np.arange(num_nodes, dtype=np.int64)
+    rank = np.asarray(node_rank, dtype=np.int64)
+    if rank.shape != (num_nodes,) or np.unique(rank).size != num_nodes:
+        raise MappingError(f"node_rank must give {num_nodes} distinct ranks, got shape {rank.shape}")
+    return rank
+
+
 def _check_shapes(members: np.ndarray, share: np.ndarray) -> None:
     if members.ndim != 2 or share.ndim != 2:
         raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
@@ -312,7 +333,8 @@ def _check_shapes(members: np.ndarray, share: np.ndarray) -> None:
 
 
 def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
-                     seed: int = 0, layer_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int = 0, layer_id: int = 0,
+                     node_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Holder mask bool [G, D] and aggregator node int64 [G] of every group (see the module docstring).
 
     Args:
@@ -320,6 +342,8 @@ def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: 
         node_share: float64 [E, D], P re-indexed by mesh node.
         rule: ``largest_share`` (default) or ``random_member_lowest_node`` (the authors' rule).
         seed, layer_id: seed the member draw of ``random_member_lowest_node`` (ignored by ``largest_share``).
+        node_rank: int64 [D], distinct, the order "lowest" follows under ``random_member_lowest_node`` (the
+            logical cluster id of each node, ``LayerMapping.node_rank``); None: node ids.
     """
     if rule not in AGGREGATOR_RULES:
         raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
@@ -330,8 +354,9 @@ def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: 
         held, agg = _holders_kernel(np.ascontiguousarray(members), share, expert_hashes(members.shape[1]),
                                     _TIE_SCALE)
     else:
+        rank = _node_rank(node_rank, share.shape[1])
         held, agg = _random_member_kernel(np.ascontiguousarray(members), share,
-                                          member_salts(members.shape[1], seed, layer_id))
+                                          member_salts(members.shape[1], seed, layer_id), rank)
         unplaced = np.flatnonzero(agg == -2)
         if unplaced.size:
             raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")

@@ -2,9 +2,11 @@
 
 Clusters are D logical slots; ``cluster_to_node`` is a seeded random permutation of the mesh nodes
 (the paper's "random physical mapping"), drawn afresh for every layer from one generator
-(``strategy.placement_per_layer=true``, the default). With ``false`` one expert placement and one
-permutation are drawn once and every layer uses them (the authors' evaluation); ``balanced`` then still
-balances each layer's experts on the clusters, only the permutation is shared.
+(``strategy.placement_per_layer=true``; ``profile.ep_placement=per_layer`` under ``physical``). With
+``false`` (``profile.ep_placement=shared`` under ``paper``) one expert placement and one permutation are
+drawn once and every layer uses them (the authors' evaluation); ``balanced`` then still balances each
+layer's experts on the clusters, only the permutation is shared. The strategy field, when set, overrides
+the profile's convention.
 
 - E >= D: cluster c holds ``E // D`` experts, and the first ``E % D`` clusters one more when D does not
   divide E (so counts differ by at most one).
@@ -35,6 +37,8 @@ def ep_mapping(ctx: StrategyContext) -> Mapping:
     d, e = ctx.num_nodes, ctx.model.num_experts
     variant = ctx.strategy.ep_variant
     per_layer = ctx.strategy.placement_per_layer
+    if per_layer is None:
+        per_layer = ctx.profile.ep_placement == "per_layer"
     rng = ctx.rng(random_streams.EP_PLACEMENT)
     layers = []
     shared: tuple[np.ndarray, np.ndarray] | None = None

@@ -38,16 +38,19 @@ def hybrid_cb_mapping(ctx: StrategyContext) -> Mapping:
     num_regions = _num_regions(cfg, ctx.model)
     regions = region_nodes(ctx.mesh, num_regions)
     identity = np.arange(ctx.num_nodes, dtype=np.int64)
+    equal_counts = cfg.equal_region_counts
+    if equal_counts is None:
+        equal_counts = ctx.profile.cb_region_counts == "equal"
     layers, max_loads, bounds, methods = [], [], [], []
     for freq in ctx.expert_freq:
         result = assign_experts_to_regions(freq, num_regions, time_limit_s=cfg.milp_time_limit_s,
-                                           gap=cfg.milp_gap, equal_counts=cfg.equal_region_counts)
+                                           gap=cfg.milp_gap, equal_counts=equal_counts)
         layers.append(LayerMapping(share=region_share(result.region_of_expert, regions, ctx.num_nodes),
-                                   cluster_to_node=identity, comm_pattern="all_to_all"))
+                                   cluster_to_node=identity, comm_pattern="region_all_to_all"))
         max_loads.append(result.max_load)
         bounds.append(result.lower_bound)
         methods.append(result.method)
     metadata = {"num_regions": num_regions, "regions": regions.tolist(), "max_region_load": max_loads,
                 "load_lower_bound": bounds, "solver": methods, "seed": ctx.seed,
-                "equal_region_counts": cfg.equal_region_counts}
+                "equal_region_counts": equal_counts}
     return Mapping(strategy="hybrid_cb", layers=tuple(layers), metadata=metadata)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import numpy as np
 
 from hdmoe_ray.config.strategies import StrategyConfig
 from hdmoe_ray.core.breakdown import TbtBreakdown
+from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.simulation.simulator import SimulationInputs, prepare_inputs, simulate_mapping
 from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
@@ -43,17 +45,53 @@ def strategy_context(inputs: SimulationInputs, strategy: StrategyConfig) -> Stra
                                        run.network)
 
 
+def uses_hdmoe_proxy(run, strategies: list[StrategyConfig]) -> bool:
+    """True when hybrid_cb's intra-region proxy must be costed on the run's HD-MoE mapping
+    (``profile.cb_proxy_mapping=hdmoe`` with ``cb_comm_model=region_representatives``)."""
+    return (run.profile.cb_proxy_mapping == "hdmoe" and run.profile.cb_comm_model == "region_representatives"
+            and any(s.name == "hybrid_cb" for s in strategies))
+
+
+def check_proxy_mapping_source(run, strategies: list[StrategyConfig]) -> None:
+    """ConfigError before any work when ``cb_proxy_mapping=hdmoe`` has no HD-MoE mapping to cost on."""
+    if uses_hdmoe_proxy(run, strategies) and not any(s.name == "hdmoe" for s in strategies):
+        raise ConfigError("profile.cb_proxy_mapping",
+                          "'hdmoe' costs hybrid_cb's intra-region exchange on the HD-MoE mapping of the same run, "
+                          "and this run has none: use hdmoe-optimize, or hdmoe-simulate strategy=hdmoe "
+                          "strategy.mapping_path=<mapping_hdmoe.npz> compare=[hybrid_cb], or cb_proxy_mapping=own")
+
+
+def with_proxy_mapping(mapping: Mapping, proxy: Mapping, num_nodes: int) -> Mapping:
+    """``mapping`` whose region_all_to_all layers cost their intra-region proxy on ``proxy``'s layers."""
+    if len(proxy.layers) != len(mapping.layers):
+        raise ConfigError("profile.cb_proxy_mapping",
+                          f"the HD-MoE mapping has {len(proxy.layers)} layers, {mapping.strategy} has {len(mapping.layers)}")
+    layers = tuple(
+        dataclasses.replace(lm, proxy_node_share=pm.node_share(num_nodes)) if lm.comm_pattern == "region_all_to_all"
+        else lm for lm, pm in zip(mapping.layers, proxy.layers))
+    return Mapping(mapping.strategy, layers, {**mapping.metadata, "proxy_mapping": proxy.strategy})
+
+
 def simulate_strategies(run, strategies: list[StrategyConfig], *,
                         inputs: SimulationInputs | None = None,
                         progress: Callable[[str], None] | None = None) -> dict[str, StrategyResult]:
-    """Build and simulate each strategy's mapping on the same inputs. Keys: strategy names (unique)."""
+    """Build and simulate each strategy's mapping on the same inputs. Keys: strategy names (unique).
+
+    With ``profile.cb_proxy_mapping=hdmoe`` hybrid_cb's intra-region proxy is costed on the hdmoe
+    strategy's mapping of the same list (built first; ConfigError before any work when there is none).
+    """
+    check_proxy_mapping_source(run, strategies)
     inputs = inputs or prepare_inputs(run)
+    hdmoe_proxy = uses_hdmoe_proxy(run, strategies)
+    order = sorted(strategies, key=lambda s: s.name != "hdmoe") if hdmoe_proxy else strategies
     results: dict[str, StrategyResult] = {}
-    for strategy in strategies:
+    for strategy in order:
         if strategy.name in results:
             continue
         t0 = time.perf_counter()
         mapping = build_mapping(strategy_context(inputs, strategy))
+        if hdmoe_proxy and strategy.name == "hybrid_cb":
+            mapping = with_proxy_mapping(mapping, results["hdmoe"].mapping, inputs.mesh.num_nodes)
         t1 = time.perf_counter()
         breakdown = simulate_mapping(inputs, mapping)
         t2 = time.perf_counter()
@@ -61,4 +99,4 @@ def simulate_strategies(run, strategies: list[StrategyConfig], *,
         if progress:
             progress(f"{strategy.name}: TBT {breakdown.tbt_s * 1e6:.2f} us "
                      f"(map {t1 - t0:.2f} s, simulate {t2 - t1:.2f} s)")
-    return results
+    return {s.name: results[s.name] for s in strategies if s.name in results}

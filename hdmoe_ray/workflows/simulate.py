@@ -18,7 +18,7 @@ from hdmoe_ray.simulation.simulator import prepare_inputs
 from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
-from hdmoe_ray.workflows.results import simulate_strategies
+from hdmoe_ray.workflows.results import check_proxy_mapping_source, simulate_strategies
 from hdmoe_ray.workflows.summary import build_summary
 
 
@@ -30,6 +30,7 @@ def strategies_to_run(run: RunConfig) -> list:
         strategies.append(default_strategy_config("tp"))
     for strategy in strategies:  # refuse before any work, not after the first strategies ran
         preflight(strategy, run.model, run.hardware)
+    check_proxy_mapping_source(run, strategies)
     return strategies
 
 

@@ -83,8 +83,20 @@ def test_a_drawn_member_placed_nowhere_and_unknown_rules_fail():
         aggregator_nodes(MEMBERS, SHARE, rule="first")
 
 
-def test_profile_field_is_validated_and_defaults_to_largest_share():
-    assert ProfileConfig().aggregator_rule == "largest_share"
+def test_authors_rule_reads_lowest_in_cluster_order_when_given_node_ranks():
+    # node 3 carries logical cluster 0 and node 0 cluster 3: g0's lowest holder in cluster order is node 3
+    rank = np.array([3, 2, 1, 0])
+    for seed in range(10):
+        _, agg = aggregator_nodes(MEMBERS, SHARE, rule=AUTHORS, seed=seed, layer_id=0, node_rank=rank)
+        _, by_id = aggregator_nodes(MEMBERS, SHARE, rule=AUTHORS, seed=seed, layer_id=0)
+        assert agg[0] == 3 and by_id[0] == 0
+        assert agg[1] == by_id[1]  # g1's members sit on one node each: the ranks change nothing
+    with pytest.raises(MappingError, match="node_rank"):
+        aggregator_nodes(MEMBERS, SHARE, rule=AUTHORS, node_rank=np.array([0, 0, 1, 2]))
+
+
+def test_profile_field_is_validated_and_defaults_to_the_authors_rule():
+    assert ProfileConfig().aggregator_rule == AUTHORS  # the dataclass defaults are profile=paper's
     assert ProfileConfig(aggregator_rule=AUTHORS).aggregator_rule == AUTHORS
     with pytest.raises(ConfigError, match="profile.aggregator_rule"):
         ProfileConfig(aggregator_rule="lowest")

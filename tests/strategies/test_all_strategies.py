@@ -28,7 +28,8 @@ def test_mapping_validates_and_is_deterministic(context_factory, model, mesh, st
         assert np.allclose(a.share.sum(axis=1), 1.0)
         np.testing.assert_array_equal(a.share, b.share)
         np.testing.assert_array_equal(a.cluster_to_node, b.cluster_to_node)
-        assert a.comm_pattern == ("ring_allreduce" if strategy.name == "tp" else "all_to_all")
+        assert a.comm_pattern == {"tp": "ring_allreduce", "hybrid_cb": "region_all_to_all"}.get(strategy.name,
+                                                                                               "all_to_all")
 
 
 def test_capacity_is_enforced_under_physical(context_factory):

@@ -66,7 +66,9 @@ def test_seed_decides_the_random_placement(context_factory):
     a = build_mapping(context_factory(MODELS["deepseek"], (4, 8), RANDOM, seed=1))
     b = build_mapping(context_factory(MODELS["deepseek"], (4, 8), RANDOM, seed=2))
     assert not np.array_equal(a.layers[0].node_share(32), b.layers[0].node_share(32))
-    assert not np.array_equal(a.layers[0].share, a.layers[1].share)  # fresh draw per layer
+    per_layer = build_mapping(context_factory(MODELS["deepseek"], (4, 8), replace(RANDOM, placement_per_layer=True),
+                                              seed=1))
+    assert not np.array_equal(per_layer.layers[0].share, per_layer.layers[1].share)  # fresh draw per layer
 
 
 def test_non_multiple_model_validates(context_factory):

@@ -284,9 +284,12 @@ class TileWorker:
     # -- step set-up ------------------------------------------------------------------------------------
 
     def begin_step(self, groups: list[LayerGroups | None], shares: list[np.ndarray],
-                   expert_tokens: list[np.ndarray], items: list[tuple[str, int] | None]) -> None:
+                   expert_tokens: list[np.ndarray], items: list[tuple[str, int] | None],
+                   traffic_shares: list[np.ndarray | None] | None = None) -> None:
         """``groups[k]``: layer k's group table (None for an all-reduce layer); ``shares[k]``: float64
-        [E, own nodes], this tile's columns of P; ``items``: the pipeline (phase, layer) or None (a pad)."""
+        [E, own nodes], this tile's columns of P; ``items``: the pipeline (phase, layer) or None (a pad);
+        ``traffic_shares[k]``: the columns whose holders send layer k's messages when they differ from P
+        (hybrid CB's region representatives, ``LayerCostModel.traffic_share``), else None."""
         self._reset()
         k = self.k
         self.groups = groups
@@ -298,12 +301,14 @@ class TileWorker:
             compute.append(per_node + shared_compute_s(k.batch_size, k.shared_flops_per_token, d, k.flops_per_s))
         self.node_compute_s = np.asarray(compute).reshape(len(shares), self.node_hi - self.node_lo)
         self.shares = shares
+        self.traffic_shares = traffic_shares or [None] * len(shares)
 
     def _emit_dispatch(self, layer: int) -> Entities:
         """Own dispatch messages of a layer as chunks (entities) at their source, with their keys."""
         g = self.groups[layer]
         k = self.k
-        eptr, enodes = _expert_nodes(np.ascontiguousarray(self.shares[layer]))
+        senders = self.traffic_shares[layer] if self.traffic_shares[layer] is not None else self.shares[layer]
+        eptr, enodes = _expert_nodes(np.ascontiguousarray(senders))
         src, grp = _emit_own(g.member_ptr, g.member_idx, eptr, enodes, g.aggregator, g.volume_bytes, g.order,
                              self.node_lo, self.node_hi - self.node_lo)
         size = g.volume_bytes[grp]
@@ -442,11 +447,12 @@ class EngineStats:
                 "max_tile_state_bytes": int(max(self.tile_memory_bytes, default=0)), "restarts": self.restarts}
 
 
-def layer_groups(cm: LayerCostModel, work: LayerWorkload, share: np.ndarray) -> LayerGroups:
+def layer_groups(cm: LayerCostModel, work: LayerWorkload, share: np.ndarray,
+                 node_rank: np.ndarray | None = None) -> LayerGroups:
     """The group table of a layer with its aggregators (the driver's part; no [G, D] table)."""
     volume = group_volume_bytes(work.group_tokens, cm.hidden_size, cm.a2a_bytes_per_element)
     _, _, agg = group_holders(work.members, share, rule=cm.aggregator_rule, seed=cm.aggregator_seed,
-                              layer_id=work.layer_id)
+                              layer_id=work.layer_id, node_rank=node_rank)
     rows, cols = np.nonzero(work.members)
     ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=work.members.shape[0]))]).astype(np.int64)
     n_chunks, _ = last_chunk_bytes(volume[volume > 0], cm.chunk_bytes)
@@ -473,16 +479,21 @@ def simulate_step_tiled(workers: Sequence[Any], call: Call, get: Get, cm: LayerC
     d = cm.mesh.num_nodes
     groups: list[LayerGroups | None] = []
     shares: list[list[np.ndarray]] = [[] for _ in range(n)]
+    senders: list[list[np.ndarray | None]] = [[] for _ in range(n)]
     for work, layer_map in zip(step, mapping.layers):
         share = layer_map.node_share(d)
+        traffic = cm.traffic_share(layer_map, share)
         for t in range(n):
             lo, hi = part.rows_of(t)
-            shares[t].append(np.ascontiguousarray(share[:, lo * cm.mesh.mesh_x:hi * cm.mesh.mesh_x]))
-        groups.append(None if layer_map.comm_pattern == "ring_allreduce" else layer_groups(cm, work, share))
+            cols = slice(lo * cm.mesh.mesh_x, hi * cm.mesh.mesh_x)
+            shares[t].append(np.ascontiguousarray(share[:, cols]))
+            senders[t].append(None if traffic is share else np.ascontiguousarray(traffic[:, cols]))
+        groups.append(None if layer_map.comm_pattern == "ring_allreduce"
+                      else layer_groups(cm, work, traffic, layer_map.node_rank(d)))
     traffic = [k for k, g in enumerate(groups) if g is not None]
     items = pipeline_items(traffic, n, cm.simulate_combine)
     tokens = [w.expert_tokens for w in step]
-    get([call(w, "begin_step", groups, shares[t], tokens, items) for t, w in enumerate(workers)])
+    get([call(w, "begin_step", groups, shares[t], tokens, items, senders[t]) for t, w in enumerate(workers)])
     num_rounds = len(items) + n - 1 if items else 0
     prev: list[Any] = [(None, None)] * n
     for r in range(num_rounds):
@@ -541,6 +552,7 @@ def _assemble(cm: LayerCostModel, step: list[LayerWorkload], mapping: Mapping, r
             load_total = load if phase == "dispatch" else load_total + load
             sent_total = sent if phase == "dispatch" else sent_total + sent
         comm = times[0] + times[1] if cm.simulate_combine else 2.0 * times[0]
+        comm += cm.intra_region_comm_s(work, layer_map, layer_map.node_share(d))
         costs.append(LayerCost(work.layer_id, compute, float(comm), node_compute[k], load_total, sent_total))
     return costs
 
