@@ -61,6 +61,8 @@ def save_strategy_artifacts(inputs, results: dict, out_dir: Path) -> list[Path]:
     art = out_dir / "artifacts"
     art.mkdir(parents=True, exist_ok=True)
     for name, result in results.items():
+        if name != result.strategy.name:  # a costing variant of a strategy (hybrid_cb_hdmoe_proxy): same mapping
+            continue
         paths.append(save_mapping(result.mapping, art / f"mapping_{name}.npz", config_hash(run),
                                   mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y)))
         node = result.node_compute_s().mean(axis=0) * 1e6

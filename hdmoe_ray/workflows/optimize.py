@@ -3,7 +3,9 @@
 Calibrates gamma (eq. 3) on the trace, runs NodeBalance + LinkBalance per layer (one Ray task each with
 ``optimize.fanout=ray``, in-process with ``serial``), saves the mapping (``mapping_hdmoe.npz``, stamped
 with the config hash; ``hdmoe-simulate strategy=hdmoe strategy.mapping_path=<it>`` reuses it), then
-simulates it and the baselines (``compare``, default tp/ep/hybrid_cb) on the same trace and seed.
+simulates it and the baselines (``compare``, default tp/ep/hybrid_cb) on the same trace and seed; with CB
+costed by region representatives (``profile=paper``) it also reports hybrid_cb under the other
+``profile.cb_proxy_mapping`` (``hybrid_cb_hdmoe_proxy`` or ``hybrid_cb_own_proxy``).
 summary.json adds ``mapping_path``, ``gamma`` and ``optimizer`` (per-layer solver status, gap, times).
 """
 
@@ -22,7 +24,7 @@ from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.tracking.metrics import optimizer_series
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
-from hdmoe_ray.workflows.results import simulate_strategies
+from hdmoe_ray.workflows.results import cb_proxy_variant, simulate_strategies
 from hdmoe_ray.workflows.summary import build_summary
 
 
@@ -67,6 +69,11 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
                                     mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y))
         saved = dataclasses.replace(run.strategy, mapping_path=str(mapping_path))
         results = simulate_strategies(run, [saved, *baselines], inputs=inputs, progress=say)
+        variant = cb_proxy_variant(run, inputs, results)
+        if variant is not None:
+            results[variant[0]] = variant[1]
+            say(f"{variant[0]}: TBT {variant[1].breakdown.tbt_s * 1e6:.2f} us (hybrid_cb with the "
+                f"{'hdmoe' if run.profile.cb_proxy_mapping == 'own' else 'own'} intra-region proxy mapping)")
         summary = build_summary(inputs, results, "hdmoe", time.perf_counter() - t0)
         summary.update(mapping_path=str(mapping_path), gamma=optimum.report["gamma"],
                        optimizer=optimum.report, mlflow_run_id=tracker.run_id)

@@ -100,3 +100,25 @@ def simulate_strategies(run, strategies: list[StrategyConfig], *,
             progress(f"{strategy.name}: TBT {breakdown.tbt_s * 1e6:.2f} us "
                      f"(map {t1 - t0:.2f} s, simulate {t2 - t1:.2f} s)")
     return {s.name: results[s.name] for s in strategies if s.name in results}
+
+
+def cb_proxy_variant(run, inputs: SimulationInputs, results: dict[str, StrategyResult]) -> tuple[str, StrategyResult] | None:
+    """hybrid_cb costed with the *other* ``profile.cb_proxy_mapping`` (hdmoe-optimize reports both, so the
+    published figures' slip is never hidden): ``("hybrid_cb_hdmoe_proxy", result)`` under ``own``,
+    ``("hybrid_cb_own_proxy", result)`` under ``hdmoe``; None unless hybrid_cb and hdmoe both ran and CB is
+    costed by region representatives."""
+    if run.profile.cb_comm_model != "region_representatives" or not {"hybrid_cb", "hdmoe"} <= set(results):
+        return None
+    cb = results["hybrid_cb"]
+    t0 = time.perf_counter()
+    if run.profile.cb_proxy_mapping == "own":
+        name, mapping = "hybrid_cb_hdmoe_proxy", with_proxy_mapping(cb.mapping, results["hdmoe"].mapping,
+                                                                    inputs.mesh.num_nodes)
+    else:
+        name = "hybrid_cb_own_proxy"
+        mapping = Mapping(cb.mapping.strategy,
+                          tuple(dataclasses.replace(lm, proxy_node_share=None) for lm in cb.mapping.layers),
+                          {k: v for k, v in cb.mapping.metadata.items() if k != "proxy_mapping"})
+    breakdown = simulate_mapping(inputs, mapping)
+    return name, StrategyResult(cb.strategy, mapping, breakdown, cb.mapping_wall_s, time.perf_counter() - t0)
+

@@ -75,3 +75,21 @@ def test_simulate_costs_cb_on_the_saved_hdmoe_mapping(tmp_path):
                                                                  results["hdmoe"].mapping, 4))
             assert results["hybrid_cb"].breakdown.tbt_s == pytest.approx(direct.tbt_s, rel=1e-12)
             assert results["hybrid_cb"].breakdown.tbt_s != pytest.approx(own_tbt, rel=1e-9)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("proxy, variant", [("own", "hybrid_cb_hdmoe_proxy"), ("hdmoe", "hybrid_cb_own_proxy")])
+def test_optimize_reports_cb_under_both_proxy_mappings(tmp_path, proxy, variant):
+    from hdmoe_ray.workflows.optimize import run_optimize
+
+    run = tiny_run(f"profile.cb_proxy_mapping={proxy}", "optimize.fanout=serial", "strategy.milp_time_limit_s=1",
+                   config_name="optimize", compare=["hybrid_cb"])
+    summary = run_optimize(run, tmp_path)
+    results = summary["results"]
+    assert {"hdmoe", "tp", "hybrid_cb", variant} <= set(results)
+    assert results[variant]["strategy"] == "hybrid_cb"
+    # same compute (same mapping), different intra-region proxy
+    assert results[variant]["moe_compute_us"] == pytest.approx(results["hybrid_cb"]["moe_compute_us"], rel=1e-12)
+    assert results[variant]["moe_comm_us"] != pytest.approx(results["hybrid_cb"]["moe_comm_us"], rel=1e-9)
+    assert summary["speedup"][variant] == pytest.approx(results["tp"]["tbt_us"] / results[variant]["tbt_us"])
+    assert not list((tmp_path / "artifacts").glob(f"*{variant}*"))  # no duplicate mapping or heatmaps
