@@ -28,26 +28,28 @@ def test_one_deepseek_layer_by_hand():
     assert attn_mem_layer_s(DEEPSEEK, HW, paper_profile(), 128) * 1e6 == pytest.approx(54.6004992, rel=1e-12)
 
 
-def test_all_layers_by_default_and_moe_layers_on_request():
-    default = paper_profile()
-    moe = dataclasses.replace(default, attention_layers="moe")
+def test_moe_layers_under_paper_and_all_layers_on_request():
+    moe = paper_profile()
+    every = dataclasses.replace(moe, attention_layers="all")
+    assert moe.attention_layers == "moe"  # the authors' evaluation sums the term over the MoE layers
     assert (DEEPSEEK.num_layers, DEEPSEEK.num_dense_layers) == (27, 1)
-    assert attention_layer_count(DEEPSEEK, default) == 27
+    assert attention_layer_count(DEEPSEEK, every) == 27
     assert attention_layer_count(DEEPSEEK, moe) == 26
-    assert attn_mem_total_s(DEEPSEEK, HW, default, 128) * 1e6 == pytest.approx(1474.2134784, rel=1e-12)
+    assert attn_mem_total_s(DEEPSEEK, HW, every, 128) * 1e6 == pytest.approx(1474.2134784, rel=1e-12)
     assert attn_mem_total_s(DEEPSEEK, HW, moe, 128) * 1e6 == pytest.approx(1419.6129792, rel=1e-12)
 
 
 def test_a_model_without_dense_layers_is_unaffected():
     mixtral = model_config("mixtral_8x7b")
     assert mixtral.num_dense_layers == 0
-    moe = dataclasses.replace(paper_profile(), attention_layers="moe")
-    assert attn_mem_total_s(mixtral, HW, moe, 128) == attn_mem_total_s(mixtral, HW, paper_profile(), 128)
+    every = dataclasses.replace(paper_profile(), attention_layers="all")
+    assert attn_mem_total_s(mixtral, HW, every, 128) == attn_mem_total_s(mixtral, HW, paper_profile(), 128)
 
 
 def test_the_field_is_validated_and_composes_from_the_command_line():
-    assert ProfileConfig().attention_layers == "all"
+    assert ProfileConfig().attention_layers == "moe"
     with pytest.raises(ConfigError, match="profile.attention_layers"):
         ProfileConfig(attention_layers="dense")
-    run = compose_run_config(["tracking=none", "profile.attention_layers=moe"])
-    assert run.profile.attention_layers == "moe"
+    run = compose_run_config(["tracking=none", "profile.attention_layers=all"])
+    assert run.profile.attention_layers == "all"
+    assert compose_run_config(["tracking=none", "profile=physical"]).profile.attention_layers == "all"
