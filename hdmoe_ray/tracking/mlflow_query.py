@@ -150,6 +150,12 @@ def log_artifacts(uri: str, run_id: str, paths: list[Path], artifact_path: str |
         client.log_artifact(run_id, str(path), artifact_path=artifact_path)
 
 
+def download_artifacts(uri: str, run_id: str, dst: Path) -> Path:
+    """Every artifact of run ``run_id`` copied under ``dst`` (through MLflow: no shared file system needed)."""
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    return Path(_client(uri).download_artifacts(run_id, "", str(dst)))
+
+
 def log_metrics(uri: str, run_id: str, metrics: dict[str, Any]) -> None:
     import math
     import time

@@ -116,11 +116,14 @@ class ReportConfig:
     metric: str = "tbt_us"
     breakdown_group: int = 0  # the first configuration the per-layer breakdown plot shows (it shows up to 6)
     log_artifacts: bool = True  # log the report back to MLflow (the sweeps' parent runs)
+    # write the paper-reproduction page here (e.g. docs/RESULTS.md) from the repro-* sweeps (make reproduce)
+    results_page: str | None = None
+    effect_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # seeds of the page's convention effects
     tracking: TrackingConfig = field(default_factory=lambda: TrackingConfig(name="mlflow"))
 
     def __post_init__(self) -> None:
         ids = self.sweep_ids
-        if not ids and not self.filter:
+        if not ids and not self.filter and not self.results_page:
             raise ConfigError("sweep_id", "give sweep_id=<id> (or a list) or filter=<MLflow filter>")
         if self.tracking.name != "mlflow":
             raise ConfigError("tracking", "a report reads runs back from MLflow: use tracking=mlflow")

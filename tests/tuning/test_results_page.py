@@ -1,0 +1,93 @@
+"""The reproduction page from hand-made trial runs: parsing, spreads over seeds, speedups, the published
+comparison, and that make reproduce, the overlays and the page name the same sweeps."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hdmoe_ray.tracking.mlflow_query import RunRow
+from hdmoe_ray.tuning.paper_figures import PUBLISHED_TBT_US
+from hdmoe_ray.tuning.results_page import (
+    REPRO_EXPERIMENTS,
+    REPRO_SWEEPS,
+    Spread,
+    render,
+    speedup,
+    trials_from_runs,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(run_id, sweep, seed, tbt, *, model="mixtral_8x7b", hardware="hdmoe_10t_25g", status="FINISHED",
+         link_balance="True", comm=None):
+    metrics = {"tbt_us": tbt["hdmoe"]} if status == "FINISHED" else {}
+    for s, v in tbt.items():
+        metrics[f"{s}.tbt_us"] = v
+        metrics[f"{s}.moe_compute_us"] = v / 2
+        metrics[f"{s}.moe_comm_us"] = (comm or {}).get(s, v / 4)
+        metrics[f"{s}.max_node_compute_us"] = v / 2
+    params = {"model.name": model, "hardware.name": hardware, "hardware.mesh_x": "4", "hardware.mesh_y": "8",
+              "workload.batch_size": "128", "seed": str(seed), "profile.name": "paper",
+              "strategy.link_balance": link_balance}
+    tags = {"hdmoe.sweep_id": sweep, "hdmoe.status": status, "hdmoe.error": "" if status == "FINISHED" else "boom"}
+    return RunRow(run_id, status, params, metrics, tags)
+
+
+# two seeds of Mixtral 10/25: HD-MoE 8000 and 9000, TP 12000 both (speedups 1.5 and 1.333...)
+RUNS = [
+    _run("a", "repro-fig8", 0, {"hdmoe": 8000.0, "tp": 12000.0, "ep": 10000.0, "hybrid_cb": 12400.0,
+                                "hybrid_cb_hdmoe_proxy": 10100.0}),
+    _run("b", "repro-fig8", 1, {"hdmoe": 9000.0, "tp": 12000.0, "ep": 11000.0, "hybrid_cb": 12500.0,
+                                "hybrid_cb_hdmoe_proxy": 10300.0}),
+    _run("c", "repro-fig8", 2, {}, status="FAILED"),
+]
+
+
+def test_runs_become_trials_and_failures_are_kept():
+    trials, failed = trials_from_runs(RUNS)
+    assert [t.seed for t in trials] == [0, 1] and failed == [{"sweep": "repro-fig8", "run_id": "c", "error": "boom"}]
+    t = trials[0]
+    assert (t.model, t.hardware, t.mesh, t.batch_size, t.profile, t.link_balance) == \
+        ("mixtral_8x7b", "hdmoe_10t_25g", "4x8", 128, "paper", True)
+    assert t.tbt_us["ep"] == 10000.0 and t.compute_us["tp"] == 6000.0
+
+
+def test_speedup_is_per_trial_then_averaged():
+    trials, _ = trials_from_runs(RUNS)
+    s = speedup(trials, "tp")
+    assert (s.mean, s.low, s.high, s.count) == pytest.approx(((1.5 + 12000 / 9000) / 2, 12000 / 9000, 1.5, 2))
+    assert Spread.of([1.0, 3.0]).text(1) == "2.0 [1.0-3.0]" and Spread.of([2.0]).text(1) == "2.0"
+    assert Spread.of([]) is None
+
+
+def test_page_tables_from_hand_made_trials(tmp_path):
+    trials, failed = trials_from_runs(RUNS)
+    page = render(tmp_path / "RESULTS.md", trials, failed, effects=[], heatmaps={}, commands=["make reproduce"])
+    text = "\n".join(page.lines)
+    # the main table row: HD-MoE mean 8500 [8000-9000], TP 12000, speedup over TP 1.42 [1.33-1.50]
+    row = next(line for line in page.lines if line.startswith("| Mixtral-8x7B | 10 TFLOPS / 25 GB/s"))
+    assert "8,500 [8,000-9,000]" in row and "| 12,000 |" in row and "1.42 [1.33-1.50]x" in row
+    # published comparison: Mixtral 10/25 EP published 10666.7, ours 10500.0 [10000.0-11000.0] -> -1.6%, inside
+    published = PUBLISHED_TBT_US[("mixtral_8x7b", "hdmoe_10t_25g")]["ep"]
+    ep_row = next(line for line in page.lines if "| EP | 10,666.7 |" in line)
+    assert f"{(10500.0 / published - 1) * 100:+.1f}%" in ep_row and ep_row.endswith("| yes |")
+    # CB published 10174.7 against the HD-MoE-proxy column (10200 mean) and the own one (12450 mean)
+    assert re.search(r"hybrid CB, HD-MoE proxy \| 10,174.7 \| 10,200.0 \[10,100.0-10,300.0\] \| \+0.2%", text)
+    assert "| Mixtral-8x7B, 10 TFLOPS / 25 GB/s | 12,450.0 [12,400.0-12,500.0] | 10,200.0" in text  # the slip table
+    assert "## Failed trials" in text and "| repro-fig8 | c | boom |" in text
+    assert (tmp_path / "results" / "fig8_speedup_paper.png").stat().st_size > 0
+
+
+def test_make_reproduce_the_overlays_and_the_page_name_the_same_sweeps():
+    makefile = (ROOT / "Makefile").read_text()
+    listed = re.search(r"^REPRO_EXPERIMENTS := (.+)$", makefile, re.M).group(1).split()
+    assert tuple(listed) == REPRO_EXPERIMENTS
+    ids = []
+    for name in REPRO_EXPERIMENTS:
+        overlay = (ROOT / "conf" / "experiment" / f"{name}.yaml").read_text()
+        ids.append(re.search(r"^  id: (\S+)$", overlay, re.M).group(1))
+    assert tuple(ids) == REPRO_SWEEPS
