@@ -24,7 +24,8 @@ def optimize(tmp_path, fanout: str, *extra: str) -> dict:
 def test_optimize_saves_a_mapping_that_simulate_reuses(tmp_path):
     summary = optimize(tmp_path / "opt", "serial")
     written = json.loads((tmp_path / "opt" / "summary.json").read_text())
-    assert written["strategy"] == "hdmoe" and set(written["results"]) == {"hdmoe", "tp", "ep", "hybrid_cb"}
+    assert written["strategy"] == "hdmoe" and set(written["results"]) == {"hdmoe", "tp", "ep", "hybrid_cb",
+                                                                  "hybrid_cb_hdmoe_proxy"}
     assert len(written["optimizer"]["per_layer"]) == 4
     for layer in written["optimizer"]["per_layer"]:
         assert layer["node_balance"]["status"] in ("optimal", "time_limit", "heuristic")

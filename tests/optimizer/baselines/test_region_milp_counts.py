@@ -54,8 +54,8 @@ def test_the_bare_milp_honours_the_switch():
     assert _loads_and_counts(without) == ([12.0, 12.0], [2, 4])
 
 
-def test_the_strategy_option_defaults_to_equal_counts_and_is_validated():
-    assert HybridCbConfig().equal_region_counts is True
+def test_the_strategy_option_defaults_to_the_profile_and_is_validated():
+    assert HybridCbConfig().equal_region_counts is None  # profile.cb_region_counts decides
     assert HybridCbConfig(equal_region_counts=False).equal_region_counts is False
     with pytest.raises(ConfigError, match="strategy.equal_region_counts"):
         HybridCbConfig(equal_region_counts="no")
