@@ -42,7 +42,7 @@ def main() -> None:
         except HdmoeError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             sys.exit(EXIT_BAD_INPUT)
-        print(json.dumps({"report": summary["files"]["md"]}))
+        print(json.dumps({"report": summary["results_page"] if report_cfg.results_page else summary["files"]["md"]}))
 
     task()
 

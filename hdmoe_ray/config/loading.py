@@ -133,12 +133,21 @@ def compose_run_config(overrides: list[str] | None = None, config_name: str = "s
 
     from hdmoe_ray.config.store import register_configs
 
+    from hydra.core.global_hydra import GlobalHydra
+
     register_configs()
+    running = GlobalHydra.instance()
+    outer = running.hydra if running.is_initialized() else None  # called from inside a Hydra job
+    if outer is not None:
+        running.clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=list(overrides or []))
     except HydraException as exc:  # unknown option, bad override syntax, unknown key
         raise explain_compose_error(exc) from exc
+    finally:
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
     return to_run_config(cfg)
 
 

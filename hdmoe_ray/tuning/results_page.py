@@ -25,7 +25,7 @@ from hdmoe_ray.tuning.paper_figures import (
     SPEEDUP_RANGES,
 )
 
-REPRO_SWEEPS = ("repro-fig8", "repro-fig8-batch", "repro-fig8-physical", "repro-fig9", "repro-ablation")
+REPRO_SWEEPS = ("repro-fig8", "repro-ablation", "repro-fig9", "repro-fig8-physical", "repro-fig8-batch")
 STRATEGIES = ("hdmoe", "tp", "ep", "hybrid_cb", PUBLISHED_CB_COLUMN)
 COLUMN_LABELS = {"hdmoe": "HD-MoE", "tp": "TP", "ep": "EP", "hybrid_cb": "hybrid CB",
                  PUBLISHED_CB_COLUMN: "hybrid CB, HD-MoE proxy"}
@@ -68,10 +68,8 @@ class Spread:
         return cls(sum(vals) / len(vals), min(vals), max(vals), len(vals))
 
     def text(self, digits: int = 0) -> str:
-        mean = f"{self.mean:,.{digits}f}"
-        if self.count == 1 or self.high - self.low < 0.5 * 10 ** -digits:
-            return mean
-        return f"{mean} [{self.low:,.{digits}f}-{self.high:,.{digits}f}]"
+        mean, low, high = (f"{v:,.{digits}f}" for v in (self.mean, self.low, self.high))
+        return mean if self.count == 1 or low == high else f"{mean} [{low}-{high}]"
 
     def triple(self) -> tuple[float, float, float]:
         return self.mean, self.low, self.high
@@ -418,7 +416,7 @@ def convention_effects(seeds: Iterable[int], progress: Callable[[str], None] = p
 # ---------------------------------------------------------------- the report job's entry point
 
 # the sweeps `make reproduce` runs (conf/experiment/<name>.yaml), in order; each sets its sweep.id
-REPRO_EXPERIMENTS = ("repro_fig8", "repro_fig8_batch", "repro_fig8_physical", "repro_fig9", "repro_ablation")
+REPRO_EXPERIMENTS = ("repro_fig8", "repro_ablation", "repro_fig9", "repro_fig8_physical", "repro_fig8_batch")
 HEATMAP_TRIAL = {"sweep": "repro-fig8", "model": "deepseek_v2_lite", "hardware": "hdmoe_10t_25g", "seed": 0}
 HEATMAP_FILES = ("node_load_ep.png", "node_load_hdmoe.png", "link_load_ep.png", "link_load_hdmoe.png")
 
