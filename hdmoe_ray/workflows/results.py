@@ -13,6 +13,7 @@ from hdmoe_ray.config.strategies import StrategyConfig
 from hdmoe_ray.core.breakdown import TbtBreakdown
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.core.mapping import Mapping
+from hdmoe_ray.simulation.engines import get_engine
 from hdmoe_ray.simulation.simulator import SimulationInputs, prepare_inputs, simulate_mapping
 from hdmoe_ray.strategies.registry import StrategyContext, build_mapping
 
@@ -26,6 +27,7 @@ class StrategyResult:
     breakdown: TbtBreakdown
     mapping_wall_s: float
     simulate_wall_s: float
+    engine_stats: dict | None = None  # tiled engines: rounds, bytes moved per round, tile state bytes
 
     def node_compute_s(self) -> np.ndarray:
         """float64 [layers, D] per-node compute (averaged over steps)."""
@@ -95,7 +97,9 @@ def simulate_strategies(run, strategies: list[StrategyConfig], *,
         t1 = time.perf_counter()
         breakdown = simulate_mapping(inputs, mapping)
         t2 = time.perf_counter()
-        results[strategy.name] = StrategyResult(strategy, mapping, breakdown, t1 - t0, t2 - t1)
+        stats = getattr(get_engine(inputs.run.engine), "stats", None)
+        results[strategy.name] = StrategyResult(strategy, mapping, breakdown, t1 - t0, t2 - t1,
+                                                None if stats is None else stats.to_summary())
         if progress:
             progress(f"{strategy.name}: TBT {breakdown.tbt_s * 1e6:.2f} us "
                      f"(map {t1 - t0:.2f} s, simulate {t2 - t1:.2f} s)")

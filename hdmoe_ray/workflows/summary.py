@@ -22,6 +22,8 @@ def strategy_fields(run: RunConfig, result: StrategyResult) -> dict[str, Any]:
     fields["max_link_load_bytes"] = None if links is None else float(links.max(axis=1, initial=0.0).sum())
     fields["mapping_wall_s"] = result.mapping_wall_s
     fields["simulate_wall_s"] = result.simulate_wall_s
+    if result.engine_stats is not None:  # engine=ray: rounds and bytes moved between tiles
+        fields["engine_stats"] = result.engine_stats
     return fields
 
 

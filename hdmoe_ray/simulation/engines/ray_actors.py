@@ -41,6 +41,12 @@ class _TileActor(TileWorker):
     def ping(self) -> int:
         return self.tile
 
+    def node_id(self) -> str:
+        """The Ray node this actor runs on."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
     def arm_crash(self, round_index: int, marker_path: str) -> None:
         """Fault injection: the process exits at round ``round_index`` unless ``marker_path`` exists
         (created just before exiting, so a replacement actor does not crash again)."""

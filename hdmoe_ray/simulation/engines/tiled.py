@@ -37,6 +37,7 @@ future for Ray) and ``get(list)`` waits for results.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -418,7 +419,8 @@ class TileWorker:
         out = {"node_lo": self.node_lo, "node_compute_s": self.node_compute_s, "link_ids": self.link_ids,
                "load_bytes": self.load_bytes, "sent_bytes": self.sent_bytes, "lone_s": self.lone_s,
                "finish_s": {(st.phase, st.layer): st.finish_s for st in self.state.values()},
-               "round_bytes": self.round_bytes, "memory_bytes": self.memory_bytes()}
+               "round_bytes": self.round_bytes, "memory_bytes": self.memory_bytes(),
+               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
         self._reset()
         return out
 
@@ -437,6 +439,7 @@ class EngineStats:
     rounds_per_step: list[int] = field(default_factory=list)
     bytes_per_round: list[int] = field(default_factory=list)
     tile_memory_bytes: list[int] = field(default_factory=list)
+    tile_peak_rss_bytes: list[int] = field(default_factory=list)  # per worker process (Ray: per actor)
     restarts: int = 0
 
     def to_summary(self) -> dict:
@@ -444,7 +447,8 @@ class EngineStats:
                 "bytes_moved": int(sum(self.bytes_per_round)),
                 "max_bytes_per_round": int(max(self.bytes_per_round, default=0)),
                 "mean_bytes_per_round": float(np.mean(self.bytes_per_round)) if self.bytes_per_round else 0.0,
-                "max_tile_state_bytes": int(max(self.tile_memory_bytes, default=0)), "restarts": self.restarts}
+                "max_tile_state_bytes": int(max(self.tile_memory_bytes, default=0)),
+                "max_tile_peak_rss_bytes": int(max(self.tile_peak_rss_bytes, default=0)), "restarts": self.restarts}
 
 
 def layer_groups(cm: LayerCostModel, work: LayerWorkload, share: np.ndarray,
@@ -511,6 +515,7 @@ def simulate_step_tiled(workers: Sequence[Any], call: Call, get: Get, cm: LayerC
         per_round += np.asarray(res["round_bytes"], dtype=np.int64)
     stats.bytes_per_round.extend(per_round.tolist())
     stats.tile_memory_bytes = [int(res["memory_bytes"]) for res in results]
+    stats.tile_peak_rss_bytes = [int(res["peak_rss_bytes"]) for res in results]
     return _assemble(cm, step, mapping, results)
 
 
