@@ -129,11 +129,10 @@ def compose_run_config(overrides: list[str] | None = None, config_name: str = "s
     """Compose ``conf/<config_name>.yaml`` with overrides (for tests and library users)."""
     check_moved_keys(list(overrides or []))
     from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
 
     from hdmoe_ray.config.store import register_configs
-
-    from hydra.core.global_hydra import GlobalHydra
 
     register_configs()
     running = GlobalHydra.instance()

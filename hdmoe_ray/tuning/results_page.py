@@ -87,8 +87,9 @@ def trials_from_runs(runs: list) -> tuple[list[Trial], list[dict[str, str]]]:
         if run.tags.get("hdmoe.status", run.status) not in ("FINISHED", "OK", "ok") or "tbt_us" not in m:
             failed.append({"sweep": sweep, "run_id": run.run_id, "error": run.tags.get("hdmoe.error", run.status)})
             continue
-        def per_strategy(metric: str) -> dict[str, float]:
+        def per_strategy(metric: str, m: dict[str, float] = m) -> dict[str, float]:
             return {s: m[f"{s}.{metric}"] for s in STRATEGIES if f"{s}.{metric}" in m}
+
         trials.append(Trial(
             sweep=sweep, model=p.get("model.name", "?"), hardware=p.get("hardware.name", "?"),
             mesh=f"{p.get('hardware.mesh_x', '?')}x{p.get('hardware.mesh_y', '?')}",
