@@ -35,6 +35,7 @@ from hdmoe_ray.network.result import NetworkResult
 from hdmoe_ray.network.traffic import Messages, node_traffic_bytes
 from hdmoe_ray.network.xy import ALL_DIRS, des_sweep, link_of_table
 
+
 @lru_cache(maxsize=32)
 def _link_tables(mesh_x: int, mesh_y: int) -> tuple[np.ndarray, np.ndarray]:
     """(order, direction) of the links: ``order`` lists link ids so that every XY route visits its links in
