@@ -82,7 +82,13 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     from hdmoe_ray.plots.report_plots import convergence, layer_breakdown, speedup_bars
     from hdmoe_ray.tracking.base import default_tracking_uri
     from hdmoe_ray.tracking.mlflow_query import log_artifacts, sweep_parents, trial_runs
-    from hdmoe_ray.tuning.report_table import build_table, markdown_table, write_csv
+    from hdmoe_ray.tuning.report_table import (
+        build_table,
+        markdown_seed_spread,
+        markdown_table,
+        seed_spread,
+        write_csv,
+    )
     from hdmoe_ray.tuning.sweep import mark_dead_drivers
 
     t0 = time.perf_counter()
@@ -146,13 +152,17 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
         md += ["Geometric-mean speedup over " + cfg.baseline + ": "
                + ", ".join(f"**{k}** {v:.3f}x" for k, v in sorted(geo.items())), ""]
     md += [markdown_table(table), ""]
+    spread = seed_spread(table)
+    if spread:
+        md += ["## Spread over seeds", "", "Trials that differ only in `seed`, folded: mean [min-max].", "",
+               markdown_seed_spread(table, spread), ""]
     md += [f"![{k}]({Path(p).name})" for k, p in files.items() if str(p).endswith(".png")]
     if failed:
         md += ["", "## Failed trials", ""] + [f"- `{r['sweep_id']}/{r['trial']}`: {r['error']}" for r in failed]
     files["md"] = atomic_write_text(out_dir / "report.md", "\n".join(md) + "\n")
     summary = {"sweep_ids": sweep_ids, "experiment": experiment, "tracking_uri": uri, "filter": cfg.filter,
                "num_trials": len(table.rows), "num_failed": len(failed), "baseline": cfg.baseline,
-               "geomean_speedup": geo, "files": {k: str(p) for k, p in files.items()},
+               "geomean_speedup": geo, "seed_spread": spread, "files": {k: str(p) for k, p in files.items()},
                "wall_s": time.perf_counter() - t0}
     files["summary"] = atomic_write_json(out_dir / "summary.json", summary)
     if cfg.log_artifacts:

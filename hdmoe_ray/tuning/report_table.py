@@ -154,3 +154,50 @@ def markdown_table(table: ComparisonTable) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(row.get(c), c) for c in cols) + " |" for row in table.rows]
     return "\n".join(lines)
+
+
+SEED_KEY = "seed"
+
+
+def seed_spread(table: ComparisonTable) -> list[dict[str, Any]]:
+    """Finished rows that differ only in ``seed`` (same sweep, same other labels), folded into one row each:
+    ``n`` seeds and the mean, min and max of the metric and of the speedup. Empty when no label is a seed."""
+    if SEED_KEY not in table.label_columns:
+        return []
+    folded: dict[tuple, list[dict[str, Any]]] = {}
+    for row in table.rows:
+        if row["status"] != STATUS_OK or not _finite(row.get(table.metric)):
+            continue
+        key = (row["sweep_id"], *(json.dumps(row["_label"].get(k), sort_keys=True, default=str)
+                                  for k in table.label_columns if k != SEED_KEY))
+        folded.setdefault(key, []).append(row)
+    out = []
+    for members in folded.values():
+        first = members[0]
+        entry = {"sweep_id": first["sweep_id"], "n": len(members),
+                 "seeds": sorted(r.get(SEED_KEY) for r in members if r.get(SEED_KEY) is not None)}
+        entry.update({k: first.get(k) for k in table.label_columns if k != SEED_KEY})
+        for column in (table.metric, table.speedup_column):
+            values = [r[column] for r in members if _finite(r.get(column))]
+            if values:
+                entry[column] = {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
+        out.append(entry)
+    return out
+
+
+def markdown_seed_spread(table: ComparisonTable, spread: list[dict[str, Any]]) -> str:
+    """The folded rows as markdown: ``mean [min-max]`` of the metric and of the speedup per configuration."""
+    labels = [k for k in table.label_columns if k != SEED_KEY]
+    cols = ["sweep_id", *labels, "seeds", f"{table.metric} mean [min-max]", f"{table.speedup_column} mean [min-max]"]
+
+    def stats(value: dict | None, column: str) -> str:
+        if not value:
+            return ""
+        return f"{_cell(value['mean'], column)} [{_cell(value['min'], column)}-{_cell(value['max'], column)}]"
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for e in spread:
+        cells = [e["sweep_id"], *(_cell(e.get(k), k) for k in labels), ",".join(str(s) for s in e["seeds"]),
+                 stats(e.get(table.metric), table.metric), stats(e.get(table.speedup_column), "speedup")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

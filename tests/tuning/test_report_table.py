@@ -72,3 +72,23 @@ def test_plots_are_written(tmp_path):
                          tmp_path / "c.png", group_of=lambda n: n.split("(")[1].rstrip(")"))]
     for path in paths:
         assert path.stat().st_size > 5000 and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_seed_spread_folds_rows_that_differ_only_in_seed():
+    from hdmoe_ray.tuning.report_table import markdown_seed_spread, seed_spread
+
+    rows = [row(f"t{i}", i, {"model": "a", "seed": seed, "strategy": s}, tbt)
+            for i, (seed, s, tbt) in enumerate([(0, "tp", 100.0), (0, "ep", 80.0), (1, "tp", 100.0),
+                                                (1, "ep", 50.0), (2, "tp", 100.0),
+                                                (2, "ep", 40.0)])]
+    rows.append(row("t9", 9, {"model": "a", "seed": 3, "strategy": "ep"}, status="FAILED", error="x"))
+    table = build_table(rows)
+    spread = {e["strategy"]: e for e in seed_spread(table)}
+    assert set(spread) == {"tp", "ep"} and spread["ep"]["seeds"] == [0, 1, 2] and spread["ep"]["n"] == 3
+    assert spread["ep"]["tbt_us"] == pytest.approx({"mean": (80 + 50 + 40) / 3, "min": 40.0, "max": 80.0})
+    # speedups per seed: 100/80, 100/50, 100/40
+    assert spread["ep"]["speedup_vs_tp"] == pytest.approx({"mean": (1.25 + 2.0 + 2.5) / 3, "min": 1.25, "max": 2.5})
+    assert spread["tp"]["tbt_us"] == pytest.approx({"mean": 100.0, "min": 100.0, "max": 100.0})
+    text = markdown_seed_spread(table, list(spread.values()))
+    assert "| s1 | a | ep | 0,1,2 | 56.67 [40.00-80.00] | 1.917 [1.250-2.500] |" in text
+    assert seed_spread(build_table([row("t0", 0, {"model": "a", "strategy": "tp"}, 1.0)])) == []
