@@ -7,6 +7,7 @@ markdown table: recall@k of the hot experts (k = the model's top-k), load error,
 interval, per-token top-k accuracy.
 
     .venv/bin/python benchmarks/bench_dynamic_prediction.py [--batch-size 512] [--batches 16] [--seed 0]
+        [--models deepseek_v2_lite mixtral_8x7b] [--predictors oracle history cross_layer bayesian]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="*", default=list(FAMILIES))
+    parser.add_argument("--predictors", nargs="*", default=list(PREDICTORS))
     args = parser.parse_args()
     print("| model | test category | predictor | recall@k | load error | coverage 90% | token top-k accuracy |")
     print("|---|---|---|---:|---:|---:|---:|")
@@ -45,7 +47,7 @@ def main() -> None:
         model = model_config(model_name)
         train = load_trace(prefix + train_cat)
         built = {}
-        for name in PREDICTORS:
+        for name in args.predictors:
             t0 = time.perf_counter()
             built[name] = build_predictor(name, PredictorContext(model, DynamicConfig(), train, args.seed))
             if name == "bayesian":

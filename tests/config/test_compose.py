@@ -125,7 +125,22 @@ def test_profile_yaml_equals_the_library_preset(name):
     assert compose_run_config([f"profile={name}"]).profile == get_profile(name)
 
 
-def test_dynamic_placement_placeholder_says_so():
-    with pytest.raises(ConfigError, match="not built yet") as info:
+def test_the_old_dynamic_key_names_the_new_one():
+    with pytest.raises(ConfigError, match=r"moved to strategy.dynamic.experts_per_layer \(with strategy=hdmoe "
+                                          r"strategy.dynamic.enabled=true\)$") as info:
         compose_run_config(["strategy.dynamic_experts_per_layer=2"])
     assert info.value.field == "strategy.dynamic_experts_per_layer"
+
+
+def test_dynamic_options_compose_and_bad_values_name_the_field():
+    run = compose_run_config(["strategy=hdmoe", "strategy.dynamic.enabled=true", "strategy.dynamic.experts_per_layer=5",
+                              "strategy.dynamic.predictor=cross_layer", "tracking=none"])
+    assert (run.strategy.dynamic.enabled, run.strategy.dynamic.experts_per_layer) == (True, 5)
+    assert run.strategy.dynamic.predictor == "cross_layer"
+    with pytest.raises(ConfigError, match=r"^strategy.dynamic.predictor: must be one of \['oracle', 'history', "
+                                          r"'cross_layer', 'bayesian'\], got 'gate'$"):
+        compose_run_config(["strategy=hdmoe", "strategy.dynamic.predictor=gate", "tracking=none"])
+    with pytest.raises(ConfigError, match=r"^strategy.dynamic.history_decay: must lie in \(0, 1\], got 0.0$"):
+        compose_run_config(["strategy=hdmoe", "strategy.dynamic.history_decay=0.0", "tracking=none"])
+    with pytest.raises(ConfigError, match=r"^strategy.dynamic.experts_per_layer: must be an integer >= 0, got -1$"):
+        compose_run_config(["strategy=hdmoe", "strategy.dynamic.experts_per_layer=-1", "tracking=none"])
