@@ -1,8 +1,9 @@
-"""One real two-node Ray cluster and one MLflow server, shared by the cluster tests of a session.
+"""One real Ray cluster and one MLflow server, shared by the cluster tests of a session.
 
-Started once (head and worker with one CPU each, so two trials run at once, one per node), stopped at
-the end of the session whatever happened: each node's process group and its descendants, then the
-MLflow server. Tests that need a node to die add a node of their own (:meth:`LocalCluster.add_node`).
+Started once: a head and a worker with one CPU each, plus a third node, ``victim``, that
+test_faults kills mid-sweep (started here, beside the worker, so the test does not wait for it); stopped
+at the end of the session whatever happened: each node's process group and its descendants, and the
+MLflow server.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def cluster():
     try:
         server.launch()  # slowest to come up: start it first, wait for it last
         cluster.start_head()
-        cluster.add_node("worker")
+        cluster.add_nodes(["worker", "victim"])
         server.wait()
         cluster.mlflow = server
         yield cluster

@@ -157,6 +157,9 @@ class LocalCluster:
         """The environment of every process of this cluster and of its clients (``ray job submit``)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
         env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, RAY_USAGE_STATS_ENABLED="0",
+                   # a killed node is declared dead after ~3 s of failed health checks (Ray's default ~15 s)
+                   RAY_health_check_period_ms="1000", RAY_health_check_failure_threshold="3",
+                   RAY_health_check_timeout_ms="2000",
                    RAY_DEDUP_LOGS="0", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                    HOME=str(self.root / "home"), HDMOE_CACHE_DIR=str(self.root / "trace_cache"),
                    PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -192,9 +195,14 @@ class LocalCluster:
         return node
 
     def add_node(self, name: str, timeout_s: float = 90.0) -> RayNode:
-        node = self._start(name, [f"--address={self.address}"], f"hdmoe_test_{name}")
-        self.wait_for_node(node, timeout_s)
-        return node
+        return self.add_nodes([name], timeout_s)[0]
+
+    def add_nodes(self, names: list[str], timeout_s: float = 90.0) -> list[RayNode]:
+        """Start several worker nodes at once, then wait until each has registered."""
+        nodes = [self._start(name, [f"--address={self.address}"], f"hdmoe_test_{name}") for name in names]
+        for node in nodes:
+            self.wait_for_node(node, timeout_s)
+        return nodes
 
     # -- the state API of the head's dashboard (no Ray in the test process) -----------------------
     def api(self, path: str, timeout_s: float = 10.0) -> Any:

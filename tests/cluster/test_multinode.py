@@ -32,13 +32,15 @@ def test_sweep_submitted_to_two_nodes_lands_in_mlflow_and_reports(cluster, repo,
     assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["num_done"] == 4 and summary["num_failed"] == 0
-    assert summary["concurrency"] == 2  # one CPU on each node
+    alive = {n.name for n in cluster.nodes.values() if n.alive()}  # the victim too, unless test_faults ran
+    assert summary["concurrency"] == len(alive)  # one CPU on each node
 
     runs = trial_runs(uri, "hdmoe", ["multinode"])
     assert sorted(r.tags["hdmoe.trial_key"] for r in runs) == ["t000", "t001", "t002", "t003"]
     assert {r.status for r in runs} == {"FINISHED"}
-    # placement: the trials ran on both nodes (their custom resources tell them apart)
-    assert {cluster.node_of(r.tags["hdmoe.ray_node_id"]) for r in runs} == {"head", "worker"}
+    # placement: the trials ran on several nodes of this cluster (their custom resources tell them apart)
+    placed = [cluster.node_of(r.tags["hdmoe.ray_node_id"]) for r in runs]
+    assert set(placed) <= alive and len(set(placed)) >= 2, placed
     # the right numbers: each run's metrics are what hdmoe-simulate computes for its configuration here
     for r in runs:
         seed, strategy = int(r.params["seed"]), r.params["strategy.name"]
