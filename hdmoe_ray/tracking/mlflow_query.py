@@ -39,6 +39,7 @@ class RunRow:
 def _client(uri: str):
     os.environ.setdefault("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # no "View run" line per run
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar per trial's files
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
