@@ -12,7 +12,7 @@ export HYDRA_FULL_ERROR ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv run test test-fast bench reproduce reproduce-quick clean
+.PHONY: venv run test test-fast test-cluster bench reproduce reproduce-quick clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,10 @@ reproduce-quick: $(STAMP)
 	  sweep.storage_path=$(abspath $(REPRO_DIR)-quick)/sweeps hydra.run.dir=$(REPRO_DIR)-quick/runs/sweep
 	$(BIN)/hdmoe-report results_page=$(REPRO_DIR)-quick/RESULTS.md effect_seeds=[0] \
 	  tracking.uri=sqlite:///$(abspath $(REPRO_DIR)-quick)/mlflow.db hydra.run.dir=$(REPRO_DIR)-quick/runs/report
+
+# the cluster path alone: deploy/ manifests, a three-node Ray cluster and an MLflow server on this machine
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q tests/cluster
 
 bench: $(STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
