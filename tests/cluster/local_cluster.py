@@ -84,6 +84,15 @@ def free_port_range(width: int) -> tuple[int, int]:
     raise RuntimeError("no free port range found")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the test process dies, even by SIGKILL (Linux), so that
+    `ray start --block` stops its node and the server stops rather than outlive an aborted test run."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _tree(proc: subprocess.Popen) -> list[psutil.Process]:
     try:
         root = psutil.Process(proc.pid)
@@ -181,7 +190,7 @@ class LocalCluster:
                f"--temp-dir={self.root / f'ray-{name}'}", *args]
         with open(log, "wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env(),
-                                    cwd=self.root, start_new_session=True)
+                                    cwd=self.root, start_new_session=True, preexec_fn=_die_with_parent)
         node = RayNode(name, resource, proc, log)
         self.nodes[name] = node
         return node
@@ -316,7 +325,7 @@ class MlflowServer:
                "--artifacts-destination", str(self.root / "artifacts"), "--serve-artifacts", *self.extra_args]
         with open(self.root / "server.log", "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.root,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         return self
 
     def wait(self, timeout_s: float = 90.0) -> MlflowServer:
