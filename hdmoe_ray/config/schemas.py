@@ -187,8 +187,9 @@ class ProfileConfig:
     kv_length: int = 1024  # L
     hop_latency: bool = False  # add hardware link+router latency per hop
     enforce_capacity: bool = False  # fail when a node's weights exceed hardware.capacity_gb
-    count_broadcast_traffic: bool = False  # dynamic placement's broadcast loads the links (placeholder
-    # until dynamic placement exists: no code reads it yet)
+    # dynamic placement's expert broadcasts are timed on the links and the all-to-all re-simulated with the
+    # tokens where they run (physical) | hidden under attention, as the authors assume (paper; docs/dynamic.md)
+    count_broadcast_traffic: bool = False
     # TP all-reduce: closed_form = eq. (4), the authors' 2*(D-1)/D * B*h*bytes / BW | ring = a ring over the
     # mesh's links, each step as slow as its longest hop (docs/cost_model.md)
     allreduce_model: str = "closed_form"
