@@ -246,6 +246,15 @@ class LocalCluster:
         """The name of the node (``head``, ``worker``...) with this Ray node id."""
         return next(n.name for n in self.nodes.values() if n.node_id == node_id)
 
+    def diagnostics(self, chars: int = 1500) -> str:
+        """The tails of every node's raylet and runtime-env agent logs (for a failure message)."""
+        out = []
+        for name in self.nodes:
+            for log in sorted((self.root / f"ray-{name}").glob("session_*/logs/*")):
+                if log.name in ("raylet.out", "raylet.err", "runtime_env_agent.log") and log.stat().st_size:
+                    out.append(f"--- {name}/{log.name}\n{log.read_text(errors='replace')[-chars:]}")
+        return "\n".join(out)
+
     def log_tail(self, name: str, chars: int = 3000) -> str:
         node = self.nodes[name]
         return node.log.read_text(errors="replace")[-chars:] if node.log.exists() else ""
@@ -291,7 +300,8 @@ class LocalCluster:
     def stop(self) -> None:
         """Stop every node this object started and its MLflow server, then remove its folder."""
         kill_trees([n.proc for n in self.nodes.values()] + [self.mlflow.proc if self.mlflow else None])
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not os.environ.get("HDMOE_KEEP_CLUSTER_ROOT"):
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def processes(self) -> set[int]:
         """Process ids of every process of this cluster now (to check a pid before signalling it)."""

@@ -21,7 +21,8 @@ def _running(cluster, submission: str, predicate) -> list[dict]:
     """Tasks of the cluster now RUNNING that match ``predicate``; fails early if the job already ended."""
     job = cluster.job(submission)
     if job["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
-        raise AssertionError(f"job ended before the fault was injected:\n{cluster.job_logs(submission)[-3000:]}")
+        raise AssertionError(f"job ended before the fault was injected:\n{cluster.job_logs(submission)[-3000:]}"
+                             f"\n{cluster.diagnostics()}")
     return [t for t in cluster.list_state("tasks") if t.get("state") == "RUNNING" and predicate(t)]
 
 

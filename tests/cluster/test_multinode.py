@@ -40,7 +40,7 @@ def test_sweep_submitted_to_two_nodes_lands_in_mlflow_and_reports(cluster, repo,
     assert {r.status for r in runs} == {"FINISHED"}
     # placement: the trials ran on several nodes of this cluster (their custom resources tell them apart)
     placed = [cluster.node_of(r.tags["hdmoe.ray_node_id"]) for r in runs]
-    assert set(placed) <= alive and len(set(placed)) >= 2, placed
+    assert set(placed) <= alive and len(set(placed)) >= 2, f"{placed}\n{cluster.diagnostics()}"
     # the right numbers: each run's metrics are what hdmoe-simulate computes for its configuration here
     for r in runs:
         seed, strategy = int(r.params["seed"]), r.params["strategy.name"]
