@@ -19,7 +19,12 @@ def options(group: str) -> list[str]:
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
 def test_every_option_composes(group, option):
-    run = compose_run_config([f"{group}={option}"])
+    # the reproduction overlays (conf/experiment/repro_*) are sweeps: they set grid and sweep keys
+    if option.startswith("repro_"):
+        from hdmoe_ray.tuning.schema import register_tuning_configs
+
+        register_tuning_configs()
+    run = compose_run_config([f"{group}={option}"], "sweep" if option.startswith("repro_") else "simulate")
     if group in ("model", "hardware") or group in ("strategy", "profile", "engine", "tracking"):
         assert getattr(run, group).name == option
     elif group == "network":

@@ -91,3 +91,27 @@ def test_make_reproduce_the_overlays_and_the_page_name_the_same_sweeps():
         overlay = (ROOT / "conf" / "experiment" / f"{name}.yaml").read_text()
         ids.append(re.search(r"^  id: (\S+)$", overlay, re.M).group(1))
     assert tuple(ids) == REPRO_SWEEPS
+
+
+@pytest.mark.parametrize("experiment, point, expected", [
+    ("repro_fig8", ["model=qwen2_57b_a14b", "hardware=hdmoe_2p5t_75g", "seed=2"],
+     {"model": "qwen2_57b_a14b", "hardware": "hdmoe_2p5t_75g", "mesh": (4, 8), "profile": "paper", "seed": 2}),
+    ("repro_fig9", ["model=mixtral_8x7b", "hardware.mesh_x=8"],
+     {"model": "mixtral_8x7b", "hardware": "hdmoe_5t_50g", "mesh": (8, 8), "profile": "paper"}),
+    ("repro_ablation", ["hardware=hdmoe_5t_50g", "seed=1"],
+     {"model": "deepseek_v2_lite", "mesh": (4, 8), "link_balance": False, "seed": 1}),
+    ("repro_fig8_physical", ["model=mixtral_8x7b", "hardware=hdmoe_10t_25g"], {"profile": "physical"}),
+    ("repro_fig8_batch", ["workload.batch_size=16"], {"batch_size": 16, "profile": "paper"}),
+])
+def test_a_reproduction_trial_composes_to_its_figure_configuration(experiment, point, expected):
+    from hdmoe_ray.config.loading import compose_run_config
+    from hdmoe_ray.tuning.schema import register_tuning_configs
+
+    register_tuning_configs()
+    run = compose_run_config([f"experiment={experiment}", "tracking=none", *point], "sweep")
+    got = {"model": run.model.name, "hardware": run.hardware.name, "mesh": (run.hardware.mesh_x, run.hardware.mesh_y),
+           "profile": run.profile.name, "seed": run.seed, "batch_size": run.workload.batch_size,
+           "link_balance": run.strategy.link_balance}
+    assert {k: got[k] for k in expected} == expected
+    assert run.strategy.name == "hdmoe" and run.optimize.fanout == "serial"
+    assert set(run.compare) == {"tp", "ep", "hybrid_cb"}
