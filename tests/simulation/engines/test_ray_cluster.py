@@ -62,9 +62,10 @@ def test_a_vanished_node_no_other_can_replace_is_a_run_failure_in_bounded_time(t
     cost_model, steps, mapping = case_factory("ep", "paper", "flow")
     engine = RayEngine(EngineConfig(name="ray", num_actors=2))
     engine.actor_options = {"resources": {"worker_a": 0.5}}  # pinned to the worker node
-    engine.call_timeout_s = engine.ping_timeout_s = 10.0
+    engine.call_timeout_s = engine.ping_timeout_s = 120.0  # the healthy run: room for a loaded machine
     try:
         engine.simulate_steps(cost_model, steps, mapping)
+        engine.call_timeout_s = engine.ping_timeout_s = 10.0
         cluster.remove_node(worker)
         t0 = time.perf_counter()
         with pytest.raises(RunFailure, match="engine=ray"):
