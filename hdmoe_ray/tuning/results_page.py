@@ -366,6 +366,9 @@ def render(page_path: Path, trials: list[Trial], failed: list[dict[str, str]], e
              "paper does and the conventions are in [paper.md](paper.md); the cost model in "
              "[cost_model.md](cost_model.md).", "", "```bash", *commands, "```", "",
              f"{len(trials)} trials finished" + (f", {len(failed)} failed (listed at the end)." if failed else "."), "")
+    missing = [s for s in REPRO_SWEEPS if not any(t.sweep == s for t in trials)]
+    if missing:
+        page.add(f"**Not on this page** (no finished trial of these sweeps was read): {', '.join(missing)}.", "")
     figure8(page, trials)
     figure9(page, trials)
     ablation(page, trials, heatmaps)
