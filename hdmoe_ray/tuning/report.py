@@ -96,7 +96,7 @@ def run_report(cfg, out_dir: Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.results_page:
-        from hdmoe_ray.tuning.results_page import run_results_page
+        from hdmoe_ray.tuning.reproduction import run_results_page
 
         return run_results_page(cfg, out_dir, say)
     uri = cfg.tracking.uri or default_tracking_uri()

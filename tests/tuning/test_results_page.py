@@ -10,8 +10,8 @@ import pytest
 
 from hdmoe_ray.tracking.mlflow_query import RunRow
 from hdmoe_ray.tuning.paper_figures import PUBLISHED_TBT_US
+from hdmoe_ray.tuning.reproduction import REPRO_EXPERIMENTS
 from hdmoe_ray.tuning.results_page import (
-    REPRO_EXPERIMENTS,
     REPRO_SWEEPS,
     Spread,
     render,
