@@ -51,19 +51,7 @@ def _holders_kernel(members, share, hashes, tie_scale):
     num_groups, num_experts = members.shape
     num_nodes = share.shape[1]
     # nodes holding each expert (CSR): a member visits only its holders, not all D nodes
-    node_ptr = np.zeros(num_experts + 1, np.int64)
-    for i in range(num_experts):
-        node_ptr[i + 1] = node_ptr[i]
-        for d in range(num_nodes):
-            if share[i, d] > 0.0:
-                node_ptr[i + 1] += 1
-    node_idx = np.empty(node_ptr[-1], np.int64)
-    for i in range(num_experts):
-        k = node_ptr[i]
-        for d in range(num_nodes):
-            if share[i, d] > 0.0:
-                node_idx[k] = d
-                k += 1
+    node_ptr, node_idx = _expert_nodes(share)
     held = np.zeros((num_groups, num_nodes), np.bool_)
     agg = np.zeros(num_groups, np.int64)
     work = np.zeros(num_nodes, np.float64)
