@@ -14,7 +14,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from hdmoe_ray.tuning.records import TrialRecord, flat_config, record_from_result, trial_index
+from hdmoe_ray.tuning.records import TrialRecord, flat_config, record_from_result, trial_identity, trial_index
 from hdmoe_ray.tuning.trial_log import TrialLogger
 
 # Set by the sweep driver (``runner.run_plan``) to its progress printer. A module global rather than an
@@ -40,6 +40,15 @@ class SweepCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         self._handle(trial, trial.get_error())
+
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        """A trial that failed with retries left (its actor or node lost): say so, it reruns."""
+        config = flat_config(trial.config)
+        error = trial.get_error()
+        cause = f"{type(error).__name__}" if error is not None else "its worker was lost"
+        overrides, _ = trial_identity(config)
+        self._say(f"{config.get('key') or trial.trial_id} RETRY {' '.join(overrides)}: {cause}; "
+                  "rerun on a free worker")
 
     def _handle(self, trial, error: Any) -> None:
         config = flat_config(trial.config)

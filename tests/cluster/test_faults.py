@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import numpy as np
@@ -17,13 +18,14 @@ from tests.cluster.local_cluster import wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(240), pytest.mark.xdist_group("cluster")]
 
 
-def _running(cluster, submission: str, predicate) -> list[dict]:
-    """Tasks of the cluster now RUNNING that match ``predicate``; fails early if the job already ended."""
+def _running(cluster, submission: str, predicate, **filters: str) -> list[dict]:
+    """Tasks of the cluster now RUNNING that match ``predicate`` (and the state API ``filters``, applied by the
+    server, which keeps each poll short); fails early if the job already ended."""
     job = cluster.job(submission)
     if job["status"] in ("SUCCEEDED", "FAILED", "STOPPED"):
         raise AssertionError(f"job ended before the fault was injected:\n{cluster.job_logs(submission)[-3000:]}"
                              f"\n{cluster.diagnostics()}")
-    return [t for t in cluster.list_state("tasks") if t.get("state") == "RUNNING" and predicate(t)]
+    return [t for t in cluster.list_state("tasks", state="RUNNING", **filters) if predicate(t)]
 
 
 def test_a_node_lost_mid_sweep_reruns_its_trials_elsewhere(cluster, repo):
@@ -38,8 +40,8 @@ def test_a_node_lost_mid_sweep_reruns_its_trials_elsewhere(cluster, repo):
     try:
         submission = cluster.submit_nowait(repo, entry)
         # a trial is running on the victim: Tune's trainable actor executes train() there
-        wait_for(lambda: _running(cluster, submission, lambda t: t.get("node_id") == victim.node_id
-                                  and t.get("name", "").endswith(".train")), 120, "a trial running on the victim")
+        wait_for(lambda: _running(cluster, submission, lambda t: t.get("name", "").endswith(".train"),
+                                  node_id=victim.node_id), 120, "a trial running on the victim", interval_s=0.1)
         cluster.kill_node("victim")
         job = cluster.wait_job(submission, 150)
     finally:
@@ -53,9 +55,12 @@ def test_a_node_lost_mid_sweep_reruns_its_trials_elsewhere(cluster, repo):
     runs = trial_runs(cluster.mlflow.uri, "hdmoe", ["node-lost"])
     assert sorted(r.tags["hdmoe.trial_key"] for r in runs) == [f"t{i:03d}" for i in range(4)]
     assert {r.status for r in runs} == {"FINISHED"}
-    # the trial cut off on the victim finished on a surviving node
+    # the trial cut off on the victim was announced as retried, and its run finished on a surviving node
+    retried = re.findall(r"(t\d{3}) RETRY", logs)
+    assert retried, logs[-4000:]
     survivors = {cluster.nodes["head"].node_id, cluster.nodes["worker"].node_id}
-    assert any(r.tags["hdmoe.ray_node_id"] in survivors for r in runs)
+    by_key = {r.tags["hdmoe.trial_key"]: r for r in runs}
+    assert all(by_key[key].tags["hdmoe.ray_node_id"] in survivors for key in retried)
 
 
 def test_a_killed_layer_task_of_optimize_is_retried_with_the_same_result(cluster, repo, tmp_path):
