@@ -27,9 +27,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hdmoe-simulate compare=[ep,hybrid_cb]
 
+# The Ray-cluster tests (tests/cluster) run last and alone, so their fault timings (1 min each) are not
+# measured against the rest of the suite competing for the same cores; --durations prints them.
 test: $(STAMP)
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not cluster"
+	$(BIN)/python -m pytest -q -p no:xdist -m cluster --durations=10 tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/lint-imports
