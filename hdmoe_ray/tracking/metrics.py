@@ -13,7 +13,8 @@ Names:
 - series ``optimizer.layer_wall_s`` and ``optimizer.node_balance_gap`` (hdmoe-optimize), step = layer id;
 - with dynamic placement (docs/dynamic.md): ``dynamic.speedup_over_static``, ``dynamic.moe_speedup_over_static``,
   ``dynamic.recall_at_k``, ``dynamic.load_error``, ``dynamic.coverage_90``, ``dynamic.broadcast_us_per_batch``,
-  ``dynamic.exposed_us_per_batch``, ``dynamic.broadcast_bytes_per_batch``, ``dynamic.<category>.speedup_over_static``
+  ``dynamic.exposed_us_per_batch``, ``dynamic.broadcast_bytes_per_batch``, ``dynamic.tbt_dynamic_us``,
+  ``dynamic.tbt_static_us``, ``dynamic.<category>.speedup_over_static``
   and the series ``layer.dynamic.speedup`` (step = layer id).
 """
 
@@ -47,7 +48,8 @@ def dynamic_metrics(dynamic: dict[str, Any] | None) -> dict[str, float]:
     if not dynamic:
         return {}
     prediction, broadcast = dynamic.get("prediction", {}), dynamic.get("broadcast", {})
-    values = {"speedup_over_static": dynamic.get("speedup_over_static"),
+    values = {"tbt_dynamic_us": dynamic.get("tbt_dynamic_us"), "tbt_static_us": dynamic.get("tbt_static_us"),
+              "speedup_over_static": dynamic.get("speedup_over_static"),
               "moe_speedup_over_static": dynamic.get("moe_speedup_over_static"),
               "recall_at_k": prediction.get("recall_at_k"), "load_error": prediction.get("load_error"),
               "coverage_90": prediction.get("coverage_90"),
@@ -57,6 +59,22 @@ def dynamic_metrics(dynamic: dict[str, Any] | None) -> dict[str, float]:
     for name, result in (dynamic.get("per_category") or {}).items():
         values[f"{name}.speedup_over_static"] = result.get("speedup_over_static")
     return {f"dynamic.{k}": float(v) for k, v in values.items() if _numeric(v)}
+
+
+def trial_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
+    """What a sweep trial reports and a search may optimise: the run totals (``tbt_us``...) and, with dynamic
+    placement, the ``dynamic.<what>`` scalars (``dynamic.tbt_dynamic_us``: mean TBT with it)."""
+    if not summary:
+        return {}
+    out = {k: float(summary[k]) for k in TOTAL_METRICS if _numeric(summary.get(k))}
+    out.update(dynamic_metrics(summary.get("dynamic")))
+    return out
+
+
+# every metric name a search can optimise (search.metric)
+SEARCH_METRICS = (*TOTAL_METRICS, *(f"dynamic.{k}" for k in (
+    "tbt_dynamic_us", "tbt_static_us", "speedup_over_static", "moe_speedup_over_static", "recall_at_k", "load_error",
+    "broadcast_us_per_batch", "exposed_us_per_batch", "broadcast_bytes_per_batch")))
 
 
 def layer_series(summary: dict[str, Any]) -> Series:

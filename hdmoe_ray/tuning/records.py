@@ -28,6 +28,14 @@ class TrialRecord:
     node: dict[str, str] | None = None  # where it ran: host, ray_node_id
     artifacts: dict[str, str] | None = None  # the trial's own upload: run_id and path in MLflow (or error)
 
+    def metric(self, name: str) -> float | None:
+        """The trial's value of a search metric (``tbt_us``, ``dynamic.tbt_dynamic_us``...), None if absent."""
+        if name == "tbt_us" and self.tbt_us is not None:
+            return float(self.tbt_us)
+        from hdmoe_ray.tracking.metrics import trial_metrics
+
+        return trial_metrics(self.summary).get(name)
+
     def summary_entry(self, mlflow_run_id: str | None = None) -> dict[str, Any]:
         entry = {"key": self.key, "index": self.index, "overrides": list(self.overrides), "label": self.label,
                  "status": self.status, "tbt_us": self.tbt_us, "trial_dir": self.trial_dir,

@@ -97,8 +97,7 @@ def _search_setup(plan: SweepPlan, earlier: dict[str, TrialRecord] | None = None
 def _metric_of(record: TrialRecord, metric: str) -> float | None:
     if record.status != "FINISHED" or not record.summary:
         return None
-    value = record.summary.get(metric)
-    return float(value) if isinstance(value, (int, float)) else None
+    return record.metric(metric)
 
 
 def flat_trainable(config: dict[str, Any]) -> None:

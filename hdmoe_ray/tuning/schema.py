@@ -83,6 +83,17 @@ class SearchConfig:
                 raise ConfigError(f"search.{name}", f"must be a positive integer, got {getattr(self, name)!r}")
         if self.enabled and not self.dims:
             raise ConfigError("search.dims", f"search {self.name!r} has no dimension")
+        from hdmoe_ray.tracking.metrics import SEARCH_METRICS
+
+        if self.metric not in SEARCH_METRICS:
+            raise ConfigError("search.metric", f"must be one of {list(SEARCH_METRICS)}, got {self.metric!r}")
+
+    @property
+    def needs_dynamic(self) -> bool:
+        """The search tunes or optimises dynamic placement (a ``strategy.dynamic.*`` dimension or a
+        ``dynamic.*`` metric)."""
+        return self.metric.startswith("dynamic.") or any(
+            str(d.get("name", "")).startswith("strategy.dynamic.") for d in self.dims)
 
     @property
     def enabled(self) -> bool:
@@ -102,6 +113,15 @@ class SweepJobConfig(RunConfig):
         if self.search.enabled and self.grid:
             raise ConfigError("grid", f"a search ({self.search.name}) runs on one configuration: "
                                       f"drop grid.{', grid.'.join(self.grid)} or search=")
+        if self.search.enabled and self.search.needs_dynamic:
+            dynamic = getattr(self.strategy, "dynamic", None)
+            if dynamic is None or not dynamic.enabled:
+                raise ConfigError("strategy.dynamic.enabled", f"search {self.search.name!r} tunes or measures dynamic "
+                                  "placement: run it with strategy=hdmoe strategy.dynamic.enabled=true "
+                                  "workload.mode=sampled")
+            if not self.search.metric.startswith("dynamic."):
+                raise ConfigError("search.metric", f"{self.search.metric!r} is the static mapping's and does not "
+                                  "change with strategy.dynamic.*: use dynamic.tbt_dynamic_us")
 
 
 @dataclass(frozen=True)

@@ -188,11 +188,14 @@ def run_sweep(job, out_dir: Path, base_overrides: list[str] | None = None) -> di
                "resume_command": resume_cmd, "concurrency": workers, "restored": restored,
                "wall_s": time.perf_counter() - t0,
                "trials": [r.summary_entry(logger.run_ids.get(r.key)) for r in ordered]}
-    finished = [r for r in ordered if r.status == "FINISHED" and r.tbt_us is not None and math.isfinite(r.tbt_us)]
+    metric = plan.search["metric"] if plan.search else "tbt_us"
+    finished = [r for r in ordered if r.status == "FINISHED" and (v := r.metric(metric)) is not None and math.isfinite(v)]
     if finished:
-        best = max(finished, key=lambda r: r.tbt_us) if plan.search and plan.search["mode"] == "max" else \
-            min(finished, key=lambda r: r.tbt_us)
+        best = max(finished, key=lambda r: r.metric(metric)) if plan.search and plan.search["mode"] == "max" else \
+            min(finished, key=lambda r: r.metric(metric))
         summary["best"] = {"key": best.key, "label": best.label, "overrides": list(best.overrides), "tbt_us": best.tbt_us}
+        if metric != "tbt_us":
+            summary["best"][metric] = best.metric(metric)
     if plan.search:
         summary["search"] = plan.search
     else:

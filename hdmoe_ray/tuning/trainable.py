@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from hdmoe_ray.tracking.metrics import TOTAL_METRICS
+from hdmoe_ray.tracking.metrics import TOTAL_METRICS, trial_metrics
 from hdmoe_ray.workflows import WORKFLOWS
 
 OUTCOME_FILE = "outcome.json"
@@ -77,8 +77,7 @@ def execute_trial(config: dict[str, Any], key: str, node: dict[str, str] | None 
         data = {**data, "tracking": {**data["tracking"], "name": "none"}}  # the driver logs to MLflow
         run = run_config_from_dict(data)
         summary = WORKFLOWS.get(config.get("job", "simulate"))(run, trial_dir)
-        outcome.update(status="FINISHED", summary=summary,
-                       metrics={k: summary[k] for k in TOTAL_METRICS if summary.get(k) is not None})
+        outcome.update(status="FINISHED", summary=summary, metrics=trial_metrics(summary))
     except Exception as exc:  # noqa: BLE001 - isolate the trial, report the error
         outcome.update(status="FAILED", error=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=20), metrics={})
@@ -115,6 +114,7 @@ def tune_result(outcome: dict[str, Any]) -> dict[str, Any]:
     """What the trial reports to Tune: flat metrics (``tbt_us`` NaN on failure) and the outcome as JSON."""
     metrics = outcome.get("metrics", {})
     result = {k: float(metrics.get(k, math.nan)) for k in TOTAL_METRICS}
+    result.update({k: float(v) for k, v in metrics.items() if k not in result})  # dynamic.* (a search's metric)
     result.update(hdmoe_status=outcome["status"], hdmoe_key=outcome["key"],
                   trial_wall_s=float(outcome["trial_wall_s"]), hdmoe_cached=bool(outcome.get("cached")),
                   hdmoe_outcome=json.dumps(outcome, default=str))

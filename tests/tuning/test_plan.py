@@ -84,10 +84,22 @@ def test_every_bundled_search_space_builds_valid_configs(name):
     from hdmoe_ray.tuning.knobs import apply_point, build_space
     from hdmoe_ray.tuning.plan import run_dict_of
 
-    strategy = {"hybrid_knobs": "hdmoe", "hybrid_regions": "hybrid_cb"}.get(name, "tp")
-    job = compose_run_config([f"search={name}", f"strategy={strategy}"], "sweep")
+    strategy = {"hybrid_knobs": "hdmoe", "hybrid_knobs_dynamic": "hdmoe", "hybrid_regions": "hybrid_cb"}.get(name, "tp")
+    extra = ["strategy.dynamic.enabled=true", "workload.mode=sampled"] if name.endswith("_dynamic") else []
+    job = compose_run_config([f"search={name}", f"strategy={strategy}", *extra], "sweep")
     space = build_space(job.search.dims)
     base = run_dict_of(job)
     for point in space.sample(np.random.default_rng(0), 5):
         run = run_config_from_dict(apply_point(base, point, job.search.knobs))
         assert resolved_dict(run)["model"] == base["model"]
+
+
+def test_a_dynamic_search_without_dynamic_placement_is_refused():
+    register_tuning_configs()
+    with pytest.raises(ConfigError, match="strategy.dynamic.enabled"):
+        compose_run_config(["debug=default", "strategy=hdmoe", "search=hybrid_knobs_dynamic"], "sweep")
+    with pytest.raises(ConfigError, match="search.metric.*use dynamic.tbt_dynamic_us"):
+        compose_run_config(["debug=default", "strategy=hdmoe", "strategy.dynamic.enabled=true",
+                            "workload.mode=sampled", "search=hybrid_knobs_dynamic", "search.metric=tbt_us"], "sweep")
+    with pytest.raises(ConfigError, match="search.metric: must be one of"):
+        compose_run_config(["debug=default", "search=hybrid_knobs", "search.metric=tbt"], "sweep")

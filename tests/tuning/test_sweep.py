@@ -88,3 +88,32 @@ def test_search_under_tune(ray_session, tmp_path, algorithm, n):
         restored = GPSearcher(SearchSpace((Continuous("x", 0.0, 1.0),)))
         restored.restore_from_dir(str(Path(tmp_path) / "search" / "tune"))
         assert restored.num_observations == n
+
+
+def test_search_tunes_the_dynamic_budget_on_the_dynamic_tbt(ray_session, tmp_path):
+    """search=hybrid_knobs_dynamic: each trial runs dynamic placement with the suggested budget and reports
+    dynamic.tbt_dynamic_us; the sweep's best is the trial with the lowest of it, read from its own summary."""
+    n = 4
+    job = sweep_job(["debug=default", "strategy=hdmoe", "strategy.dynamic.enabled=true", "workload.mode=sampled",
+                     "strategy.dynamic.respect_window=false", "search=hybrid_knobs_dynamic",
+                     f"search.num_samples={n}", "search.num_initial=3", "tracking=none",
+                     f"sweep.storage_path={tmp_path}", "sweep.id=dyn"])
+    summary = run_sweep(job, tmp_path / "out")
+    assert summary["status"] == "complete" and summary["num_done"] == n and summary["num_failed"] == 0
+    dynamic = {}
+    for t in summary["trials"]:
+        trial = json.loads((Path(t["trial_dir"]) / "summary.json").read_text())
+        assert trial["dynamic"]["experts_per_layer"] == t["label"]["strategy.dynamic.experts_per_layer"]
+        dynamic[t["key"]] = trial["dynamic"]["tbt_dynamic_us"]
+    assert len({t["label"]["strategy.dynamic.experts_per_layer"] for t in summary["trials"]}) >= 2
+    best = min(dynamic, key=dynamic.get)
+    assert summary["best"]["key"] == best
+    assert summary["best"]["dynamic.tbt_dynamic_us"] == pytest.approx(dynamic[best])
+    # the GP was told the dynamic TBT of every trial (Tune's result carries it), not the static tbt_us
+    from hdmoe_ray.gpbo.space import Continuous, SearchSpace
+    from hdmoe_ray.tuning.searcher import GPSearcher
+
+    restored = GPSearcher(SearchSpace((Continuous("x", 0.0, 1.0),)))
+    restored.restore_from_dir(str(Path(tmp_path) / "dyn" / "tune"))
+    assert restored.num_observations == n and restored.failed_points == []
+    assert restored.best()[1] == pytest.approx(dynamic[best])
