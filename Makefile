@@ -12,7 +12,7 @@ export HYDRA_FULL_ERROR ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: venv run test test-fast test-cluster bench reproduce reproduce-quick clean
+.PHONY: venv run test test-fast test-cluster bench reproduce reproduce-dynamic reproduce-quick clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,27 @@ reproduce: $(STAMP)
 	for e in $(REPRO_EXPERIMENTS); do \
 	  $(BIN)/hdmoe-sweep experiment=$$e $(REPRO_STORE) sweep.storage_path=$(abspath $(REPRO_DIR))/sweeps \
 	    hydra.run.dir=$(REPRO_DIR)/runs/$$e || test $$? -eq 3 || exit 1; \
+	done
+	$(BIN)/hdmoe-report results_page=docs/RESULTS.md $(REPRO_STORE) hydra.run.dir=$(REPRO_DIR)/runs/report
+
+# Dynamic placement (docs/dynamic.md): the static HD-MoE mapping of each hardware point optimised on the law task
+# (B = 512), then one repro_dynamic sweep per point into the store of `make reproduce` (run that first), then the
+# page again. Rerunning it reuses the mappings and resumes the sweeps.
+DYNAMIC_POINTS := hdmoe_5t_50g:2:5t50g hdmoe_2p5t_75g:5:2p5t75g
+
+reproduce-dynamic: $(STAMP)
+	for p in $(DYNAMIC_POINTS); do \
+	  hw=$${p%%:*}; rest=$${p#*:}; k=$${rest%%:*}; tag=$${rest#*:}; static=$(abspath $(REPRO_DIR))/static-$$hw-law; \
+	  test -f $$static/mapping_hdmoe.npz || $(BIN)/hdmoe-optimize model=deepseek_v2_lite hardware=$$hw \
+	    workload.batch_size=512 workload.category=law 'compare=[]' tracking=none hydra.run.dir=$$static || exit 1; \
+	  sweep=repro-dynamic-$$tag; where="$(REPRO_STORE) sweep.storage_path=$(abspath $(REPRO_DIR))/sweeps"; \
+	  if test -d $(abspath $(REPRO_DIR))/sweeps/$$sweep; then \
+	    $(BIN)/hdmoe-sweep sweep.resume=$$sweep $$where hydra.run.dir=$(REPRO_DIR)/runs/dynamic-$$tag; \
+	  else \
+	    $(BIN)/hdmoe-sweep experiment=repro_dynamic hardware=$$hw strategy.dynamic.experts_per_layer=$$k \
+	      strategy.mapping_path=$$static/mapping_hdmoe.npz sweep.id=$$sweep $$where \
+	      hydra.run.dir=$(REPRO_DIR)/runs/dynamic-$$tag; \
+	  fi || test $$? -eq 3 || exit 1; \
 	done
 	$(BIN)/hdmoe-report results_page=docs/RESULTS.md $(REPRO_STORE) hydra.run.dir=$(REPRO_DIR)/runs/report
 

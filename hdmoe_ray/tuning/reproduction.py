@@ -106,7 +106,11 @@ def run_results_page(cfg, out_dir: Path, say: Callable[[str], None]) -> dict[str
         raise ConfigError("sweep_id", f"no trial of the reproduction sweeps {sweep_ids} in experiment {experiment!r} "
                                       f"at {uri}: run `make reproduce` (or the hdmoe-sweep experiment=repro_* "
                                       "commands it lists) first")
+    from hdmoe_ray.tuning.results_dynamic import DYNAMIC_SWEEPS, dynamic_trials
+
     trials, failed = trials_from_runs(runs)
+    dynamic = dynamic_trials(trial_runs(uri, experiment, list(DYNAMIC_SWEEPS)))
+    say(f"{len(dynamic)} finished trials of the dynamic-placement sweeps {list(DYNAMIC_SWEEPS)}")
     say(f"{len(trials)} finished and {len(failed)} failed trials of {len(sweep_ids)} sweeps from {uri}")
     page_path = Path(cfg.results_page)
     with tempfile.TemporaryDirectory(prefix="hdmoe-results-") as scratch:
@@ -114,8 +118,9 @@ def run_results_page(cfg, out_dir: Path, say: Callable[[str], None]) -> dict[str
     say(f"simulating the conventions' effects (seeds {list(cfg.effect_seeds)})")
     effects = convention_effects(cfg.effect_seeds, say)
     commands = [f"hdmoe-sweep experiment={name}" for name in REPRO_EXPERIMENTS] + \
-               [f"hdmoe-report results_page={cfg.results_page}"]
-    page = render(page_path, trials, failed, effects, heatmaps, commands)
+               ["make reproduce-dynamic  # dynamic placement: two static mappings, then the repro_dynamic sweeps",
+                f"hdmoe-report results_page={cfg.results_page}"]
+    page = render(page_path, trials, failed, effects, heatmaps, commands, dynamic)
     written = atomic_write_text(page_path, "\n".join(page.lines).rstrip() + "\n")
     summary = {"results_page": str(written), "figures": [str(p) for p in page.figures + list(heatmaps.values())],
                "num_trials": len(trials), "num_failed": len(failed), "sweep_ids": sweep_ids, "tracking_uri": uri,
