@@ -77,6 +77,18 @@ def _step(node, direction, mesh_x):
     return node - mesh_x
 
 
+@njit(cache=True, inline="always")
+def _advance(node, x, y, direction, mesh_x):
+    """One XY hop: the next node and its coordinates."""
+    if direction == 0:
+        return node + 1, x + 1, y
+    if direction == 1:
+        return node - 1, x - 1, y
+    if direction == 2:
+        return node + mesh_x, x, y + 1
+    return node - mesh_x, x, y - 1
+
+
 @njit(cache=True)
 def _link_loads_kernel(src, dst, size, mesh_x, link_of, num_links):
     load = np.zeros(num_links, np.float64)
@@ -174,15 +186,7 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
                 first_link[e] = link
             counts[link * 5 + slot + 1] += 1
             slot = 1 + direction
-            node = _step(node, direction, mesh_x)
-            if direction == 0:
-                x += 1
-            elif direction == 1:
-                x -= 1
-            elif direction == 2:
-                y += 1
-            else:
-                y -= 1
+            node, x, y = _advance(node, x, y, direction, mesh_x)
             direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
         if not timed and first_link[e] >= 0:  # loads only: walk again, adding bytes
             node = ent_node[e]
@@ -192,15 +196,7 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
                 link = (node - node_lo) * 4 + direction
                 load[link] += ent_size[e]
                 busy[link] += ent_dur[e]
-                node = _step(node, direction, mesh_x)
-                if direction == 0:
-                    x += 1
-                elif direction == 1:
-                    x -= 1
-                elif direction == 2:
-                    y += 1
-                else:
-                    y -= 1
+                node, x, y = _advance(node, x, y, direction, mesh_x)
                 direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
             ent_node[e] = node
             state[e] = 1 if node == ent_dst[e] else 0
