@@ -11,13 +11,11 @@ arrays, byte-damaged and truncated archives, and raw random bytes.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import math
 import os
 import pickle
-import shutil
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ from hypothesis import strategies as st
 from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.mapping import LayerMapping, Mapping
 from hdmoe_ray.strategies.mapping_io import load_mapping, load_mapping_for, save_mapping
+from tests.fuzz_support import files_under, pick, scratch
 
 FUZZ = settings(deadline=timedelta(seconds=3), database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -42,26 +41,6 @@ def scratch_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz_mapping")
 
 
-@contextlib.contextmanager
-def scratch(root: Path, name: str = "in"):
-    """``root/name``, emptied after the example (reused: creating folders is slow on some file systems)."""
-    folder = root / name
-    folder.mkdir(exist_ok=True)
-    try:
-        yield folder
-    finally:
-        for entry in folder.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-
-
-def _pick(rng: np.random.Generator, options):
-    return options[int(rng.integers(len(options)))]
-
-
-def _files(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
-
-
 def random_mapping(rng: np.random.Generator, num_layers: int, num_experts: int, num_clusters: int) -> Mapping:
     """A valid mapping: per layer, shares that sum to 1 per expert and a permutation of the clusters."""
     layers = []
@@ -70,18 +49,18 @@ def random_mapping(rng: np.random.Generator, num_layers: int, num_experts: int, 
         share[np.arange(num_experts), rng.integers(num_clusters, size=num_experts)] += 1.0
         share /= share.sum(axis=1, keepdims=True)
         layers.append(LayerMapping(share, rng.permutation(num_clusters).astype(np.int64),
-                                   _pick(rng, ["all_to_all", "ring_allreduce"])))
+                                   pick(rng, ["all_to_all", "ring_allreduce"])))
     return Mapping("hdmoe", tuple(layers), {"layer_ids": [int(i) for i in range(1, num_layers + 1)]})
 
 
 def check_load(path: Path, rng: np.random.Generator, shape: tuple[int, int, int]) -> None:
     """load_mapping or load_mapping_for(path): a MappingError naming the file, or a sound mapping; no new file."""
-    before = _files(path.parent)
+    before = files_under(path.parent)
     num_layers, num_experts, num_clusters = shape
     strict = rng.random() < 0.6
-    expect = (_pick(rng, [num_experts, num_experts, num_experts + 1, 1]),
-              _pick(rng, [num_clusters, num_clusters, num_clusters + 1, 1]),
-              _pick(rng, [tuple(range(1, num_layers + 1))] * 3 + [tuple(range(num_layers)), (1,)]))
+    expect = (pick(rng, [num_experts, num_experts, num_experts + 1, 1]),
+              pick(rng, [num_clusters, num_clusters, num_clusters + 1, 1]),
+              pick(rng, [tuple(range(1, num_layers + 1))] * 3 + [tuple(range(num_layers)), (1,)]))
     try:
         if strict:
             mapping, meta = load_mapping_for(path, num_experts=expect[0], num_nodes=expect[1], layer_ids=expect[2])
@@ -97,7 +76,7 @@ def check_load(path: Path, rng: np.random.Generator, shape: tuple[int, int, int]
             assert isinstance(lm.comm_pattern, str)
         if strict:
             mapping.validate(num_experts=expect[0], num_nodes=expect[1], layer_ids=expect[2])
-    assert _files(path.parent) == before, "reading the mapping left a file behind"
+    assert files_under(path.parent) == before, "reading the mapping left a file behind"
 
 
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 6))
@@ -113,7 +92,7 @@ def test_saved_mapping_round_trips(scratch_root, shape, seed):
     mapping = random_mapping(rng, *shape)
     with scratch(scratch_root) as folder:
         path = save_mapping(mapping, folder / "m.npz", "abc")
-        assert _files(folder) == ["m.npz"]
+        assert files_under(folder) == ["m.npz"]
         loaded, meta = load_mapping_for(path, num_experts=shape[1], num_nodes=shape[2],
                                         layer_ids=tuple(range(1, shape[0] + 1)))
         assert meta["config_hash"] == "abc" and loaded.strategy == "hdmoe"
@@ -211,21 +190,21 @@ def _c2n_defect(c2n: np.ndarray, defect: str, rng: np.random.Generator):
     elif defect == "duplicate" and out.shape[1] > 1:
         out[0, 1] = out[0, 0]
     elif defect == "too_big":
-        out[0, 0] = _pick(rng, [out.shape[1], 2**40])
+        out[0, 0] = pick(rng, [out.shape[1], 2**40])
     return out
 
 
 def _meta_defect(meta: dict, defect: str, rng: np.random.Generator):
     if defect == "not_json":
-        return np.array(_pick(rng, ["{", "nope", "{'a': 1}", "[1, 2", "\x00"]))
+        return np.array(pick(rng, ["{", "nope", "{'a': 1}", "[1, 2", "\x00"]))
     if defect == "bytes":
         return np.array(json.dumps(meta).encode())
     if defect == "number_array":
-        return np.array(_pick(rng, [1.0, 3, [1, 2]]))
+        return np.array(pick(rng, [1.0, 3, [1, 2]]))
     if defect == "string_2d":
         return np.array([[json.dumps(meta)] * 2] * 2)
     if defect == "json_value":
-        return np.array(json.dumps(_pick(rng, WILD)))
+        return np.array(json.dumps(pick(rng, WILD)))
     if defect == "huge_number":
         return np.array('{"format_version": ' + "9" * 5000 + "}")
     if defect == "deep":
@@ -236,14 +215,14 @@ def _meta_defect(meta: dict, defect: str, rng: np.random.Generator):
         return np.array("")
     meta = dict(meta, metadata=dict(meta.get("metadata") or {}))
     for _ in range(int(rng.integers(1, 3))):
-        key = _pick(rng, META_FIELDS)
+        key = pick(rng, META_FIELDS)
         target = meta.get("metadata") if key == "layer_ids" else meta
         if not isinstance(target, dict):  # an earlier edit removed metadata or made it a non-object
             continue
         if rng.random() < 0.2:
             target.pop(key, None)
         else:
-            target[key] = _pick(rng, WILD)
+            target[key] = pick(rng, WILD)
     return np.array(json.dumps(meta))
 
 
@@ -273,7 +252,7 @@ def npz_plans(draw) -> tuple[dict, tuple[int, int, int], int]:
     if meta_json is not None:
         arrays["meta_json"] = meta_json
     if draw(st.booleans()):
-        arrays[_pick(rng, ["extra", "share.npy.bak"])] = np.arange(3)
+        arrays[pick(rng, ["extra", "share.npy.bak"])] = np.arange(3)
     return arrays, shape, seed
 
 
@@ -405,7 +384,7 @@ def test_pickled_payloads_are_refused_unread(scratch_root, where, compressed):
             if where not in ("extra_member",):
                 assert "pickle" in str(exc) or "not a readable" in str(exc)
         assert not marker.exists(), "the reader unpickled a payload"
-        assert _files(folder) == ["m.npz"]
+        assert files_under(folder) == ["m.npz"]
 
 
 def test_missing_and_unreachable_paths(tmp_path):

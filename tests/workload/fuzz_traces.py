@@ -19,11 +19,9 @@ and a per-example ``deadline`` (a parser that hangs fails the deadline, or pytes
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import math
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from hdmoe_ray.workload.cache import cache_dir
 from hdmoe_ray.workload.formats.parquet import read_parquet, write_parquet
 from hdmoe_ray.workload.formats.registry import read_trace
 from hdmoe_ray.workload.loader import load_trace
+from tests.fuzz_support import files_under, pick, scratch  # noqa: F401 - scratch is re-exported to the tests
 
 FUZZ = settings(deadline=timedelta(seconds=3), database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -46,28 +45,6 @@ FORMATS = ("hdmoe_json", "esft_tsv", "parquet")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def scratch(root: Path, name: str):
-    """``root/name``, emptied after the example (reused: creating and removing folders costs ~3 ms here)."""
-    folder = root / name
-    folder.mkdir(exist_ok=True)
-    try:
-        yield folder
-    finally:
-        for entry in folder.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-
-
-def _files(folder: Path) -> list[str]:
-    """Every file and folder under ``folder``, relative, sorted."""
-    if not folder.exists():
-        return []
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-
 
 def _check_trace(trace: RoutingTrace, out: Path) -> None:
     """A returned trace is consistent and the canonical writer round-trips it (and leaves no temp file)."""
@@ -80,19 +57,19 @@ def _check_trace(trace: RoutingTrace, out: Path) -> None:
     if trace.batch_offsets is not None:
         offsets = trace.batch_offsets
         assert offsets[0] == 0 and np.all(np.diff(offsets) > 0) and offsets[-1] < trace.num_tokens
-    before = _files(out)
+    before = files_under(out)
     target = out / "roundtrip.parquet"
     write_parquet(trace, target)
     back = read_parquet(target)
     np.testing.assert_array_equal(back.expert_ids, ids)
     assert back.layer_ids == trace.layer_ids and back.num_experts == trace.num_experts
     target.unlink()
-    assert _files(out) == before
+    assert files_under(out) == before
 
 
 def read_expecting_trace_error(call, folder: Path, out: Path) -> RoutingTrace | None:
     """``call()``; a TraceError must name a path inside ``folder``; nothing is added to ``folder``."""
-    written = _files(folder)
+    written = files_under(folder)
     try:
         trace = call()
     except TraceError as exc:
@@ -102,8 +79,8 @@ def read_expecting_trace_error(call, folder: Path, out: Path) -> RoutingTrace | 
         trace = None
     else:
         _check_trace(trace, out)
-    assert _files(folder) == written, "the import left a file behind"
-    assert _files(cache_dir()) == [], "an import with use_cache=False wrote the cache"
+    assert files_under(folder) == written, "the import left a file behind"
+    assert files_under(cache_dir()) == [], "an import with use_cache=False wrote the cache"
     return trace
 
 
@@ -143,19 +120,15 @@ JSON_LEAVES = [None, True, False, 0, 1, 2, 3, 7, -1, -5, 70, 2**31, 2**63, 2**64
                -0.0, math.nan, math.inf, -math.inf, 1e308, "", "0", "1", "x", "\u00e9", "\x00", "NaN"]
 
 
-def _pick(rng: np.random.Generator, options):
-    return options[int(rng.integers(len(options)))]
-
-
 def _random_json(rng: np.random.Generator, depth: int = 0) -> object:
     """A random JSON value: a leaf, or (up to depth 3) a list or object of random values."""
     kind = rng.integers(6) if depth < 3 else 0
     if kind == 4:
         return [_random_json(rng, depth + 1) for _ in range(int(rng.integers(4)))]
     if kind == 5:
-        return {_pick(rng, ["0", "1", "a", "", "layer"]): _random_json(rng, depth + 1)
+        return {pick(rng, ["0", "1", "a", "", "layer"]): _random_json(rng, depth + 1)
                 for _ in range(int(rng.integers(3)))}
-    return _pick(rng, JSON_LEAVES)
+    return pick(rng, JSON_LEAVES)
 
 
 # Texts a parser chokes on: huge digit runs, deep nesting, non-UTF-8, NUL, BOM, lone surrogates.
@@ -198,12 +171,12 @@ def json_documents(draw) -> tuple[object, int]:
     rng = np.random.default_rng(draw(seeds))
     keys = [str(int(k)) for k in rng.choice(40, num_layers, replace=False)]
     if draw(st.booleans()):
-        keys[0] = _pick(rng, WEIRD_KEYS)
+        keys[0] = pick(rng, WEIRD_KEYS)
         keys = list(dict.fromkeys(keys))
     doc: dict = {key: _routing(rng, num_tokens, top_k, num_experts).tolist() for key in keys}
     layers = list(doc)
     for defect in draw(st.lists(st.sampled_from(ID_DEFECTS + LAYER_DEFECTS), max_size=3)):
-        key = _pick(rng, layers)
+        key = pick(rng, layers)
         layer = doc[key]
         if not isinstance(layer, list) or not layer or not all(isinstance(t, list) and t for t in layer):
             continue
@@ -250,7 +223,7 @@ def _read_hinted(call_factory, folder: Path, out: Path):
         return read_expecting_trace_error(call_factory, folder, out)
     except ConfigError as exc:
         assert exc.field in ("num_experts", "top_k"), exc
-        assert _files(cache_dir()) == []
+        assert files_under(cache_dir()) == []
         return None
 
 
@@ -288,7 +261,7 @@ def text_mutations(draw, text: str) -> str:
     for op in draw(st.lists(st.sampled_from(["delete", "insert", "replace", "cut", "repeat", "swap"]), min_size=1,
                             max_size=4)):
         i = int(rng.integers(max(len(chars), 1)))
-        c = _pick(rng, MUTATION_ALPHABET)
+        c = pick(rng, MUTATION_ALPHABET)
         if op == "delete" and chars:
             del chars[i]
         elif op == "insert":

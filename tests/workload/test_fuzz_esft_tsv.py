@@ -18,11 +18,11 @@ from tests.workload.fuzz_traces import (
     NASTY_TEXT,
     REAL_ESFT,
     _maybe_gzip,
-    _pick,
     _random_json,
     _read_hinted,
     _routing,
     _via,
+    pick,
     read_expecting_trace_error,
     readers,
     scratch,
@@ -60,16 +60,16 @@ def esft_folders(draw) -> dict:
     separator, newline, prefix = "\t\t", "\n", ""
     raw_suffix: dict[int, bytes] = {}
     for defect in draw(st.lists(st.sampled_from(LINE_DEFECTS), max_size=3)):
-        lid = _pick(rng, layer_ids)
+        lid = pick(rng, layer_ids)
         lines = layers[lid]
         if not lines:
             continue
         li = int(rng.integers(len(lines)))
         ids, weights = lines[li]
         if defect == "bad_id" and ids:
-            ids[int(rng.integers(len(ids)))] = _pick(rng, ID_FIELDS)
+            ids[int(rng.integers(len(ids)))] = pick(rng, ID_FIELDS)
         elif defect == "bad_weight" and weights:
-            weights[int(rng.integers(len(weights)))] = _pick(rng, WEIGHT_FIELDS)
+            weights[int(rng.integers(len(weights)))] = pick(rng, WEIGHT_FIELDS)
         elif defect == "single_tab":
             separator = "\t"
         elif defect == "spaces":
@@ -108,14 +108,14 @@ def esft_folders(draw) -> dict:
     gz_each = draw(st.sampled_from(["all", "none", "mixed"]))
     for lid, lines in layers.items():
         text = newline.join("\t".join(i) + (separator if (i or w) else "") + "\t".join(w) for i, w in lines)
-        text = prefix + text + _pick(rng, ["\n", "", "\n\n", newline])
+        text = prefix + text + pick(rng, ["\n", "", "\n\n", newline])
         data = text.encode("utf-8", "surrogatepass") + raw_suffix.get(lid, b"")
         gz = gz_each == "all" or (gz_each == "mixed" and rng.random() < 0.5)
         name = f"expert_weights_{lid}.txt" + (".gz" if gz else "")
-        damage = "none" if rng.random() < 0.85 else _pick(rng, GZIP_DAMAGE)
+        damage = "none" if rng.random() < 0.85 else pick(rng, GZIP_DAMAGE)
         files[name] = _maybe_gzip(data, gz, damage, int(rng.integers(10**6)))
     for defect in draw(st.lists(st.sampled_from(FILE_DEFECTS), max_size=2)):
-        name = _pick(rng, sorted(files))
+        name = pick(rng, sorted(files))
         if defect == "empty_file":
             files[name] = b"" if not name.endswith(".gz") else gzip.compress(b"")
         elif defect == "newlines_only":
@@ -126,7 +126,7 @@ def esft_folders(draw) -> dict:
             other = name[:-3] if name.endswith(".gz") else name + ".gz"
             files[other] = gzip.compress(b"0\t\t0.5\n") if other.endswith(".gz") else b"0\t\t0.5\n"
         elif defect == "ignored_name":
-            files[_pick(rng, ["expert_weights_x.txt", "expert_weights_1.txt.bak", "expert_weights_.txt",
+            files[pick(rng, ["expert_weights_x.txt", "expert_weights_1.txt.bak", "expert_weights_.txt",
                               "Expert_weights_1.txt", "expert_weights_\u0663.txt",
                               "expert_weights_" + "9" * 40 + ".txt"])] = b"0\t\t0.5\n"
         elif defect == "gz_magic_plain" and not name.endswith(".gz"):
@@ -153,10 +153,10 @@ def esft_folders(draw) -> dict:
     elif summary == "corrupt_gz":
         files["summary.json.gz"] = gzip.compress(b'{"gate_scores": {}}')[:-6]
     elif summary == "nasty":
-        files["summary.json"] = _pick(rng, NASTY_TEXT)
-    hint = _pick(rng, [None] * 6 + [top_k] * 10 + [int(rng.integers(1, 7)), int(rng.integers(-2, 1))])
-    single = _pick(rng, sorted(files)) if rng.random() < 0.15 else None
-    return {"files": files, "top_k": hint, "num_experts": _pick(rng, EXPERTS_HINTS), "single": single}
+        files["summary.json"] = pick(rng, NASTY_TEXT)
+    hint = pick(rng, [None] * 6 + [top_k] * 10 + [int(rng.integers(1, 7)), int(rng.integers(-2, 1))])
+    single = pick(rng, sorted(files)) if rng.random() < 0.15 else None
+    return {"files": files, "top_k": hint, "num_experts": pick(rng, EXPERTS_HINTS), "single": single}
 
 
 def _write_folder(folder: Path, files: dict[str, bytes | None]) -> None:

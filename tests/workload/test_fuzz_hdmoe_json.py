@@ -17,11 +17,11 @@ from tests.workload.fuzz_traces import (
     NASTY_TEXT,
     REAL_JSON,
     _maybe_gzip,
-    _pick,
     _read_hinted,
     _via,
     gzip_damage,
     json_documents,
+    pick,
     read_expecting_trace_error,
     readers,
     scratch,
@@ -38,11 +38,11 @@ def test_hdmoe_json_structured(scratch_root, doc, gz, damage, knobs):
     text = json.dumps(doc[0]).encode()
     if rng.random() < 0.1:
         text = text[: int(rng.integers(len(text) + 1))]
-    how, fmt = _pick(rng, ["read_trace", "load_trace"]), _pick(rng, [None, None, "hdmoe_json"])
+    how, fmt = pick(rng, ["read_trace", "load_trace"]), pick(rng, [None, None, "hdmoe_json"])
     with scratch(scratch_root, "in") as folder, scratch(scratch_root, "out") as out:
-        path = folder / (_pick(rng, JSON_NAMES) + (".json.gz" if gz else ".json"))
+        path = folder / (pick(rng, JSON_NAMES) + (".json.gz" if gz else ".json"))
         path.write_bytes(_maybe_gzip(text, gz, damage, int(rng.integers(10**6))))
-        trace = _read_hinted(_via(path, how, fmt, num_experts=_pick(rng, EXPERTS_HINTS)), folder, out)
+        trace = _read_hinted(_via(path, how, fmt, num_experts=pick(rng, EXPERTS_HINTS)), folder, out)
         if trace is not None:
             assert trace.source_format == "hdmoe_json"
 

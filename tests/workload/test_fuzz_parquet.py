@@ -23,11 +23,11 @@ from tests.workload.fuzz_traces import (
     FUZZ,
     NASTY_TEXT,
     _mutate_bytes,
-    _pick,
     _random_json,
     _routing,
     _via,
     byte_edits,
+    pick,
     read_expecting_trace_error,
     read_trace,
     readers,
@@ -48,11 +48,11 @@ def small_traces(draw) -> RoutingTrace:
     if rng.random() < 0.5:
         offsets = np.unique(np.concatenate([[0], rng.integers(0, num_tokens, size=3)])).astype(np.int64)
     layer_ids = tuple(int(i) for i in rng.choice(61, num_layers, replace=False))
-    return RoutingTrace(name=_pick(rng, ["t", "law", "x y"]), num_experts=num_experts, expert_ids=ids,
+    return RoutingTrace(name=pick(rng, ["t", "law", "x y"]), num_experts=num_experts, expert_ids=ids,
                         gate_weights=gates, layer_ids=layer_ids, batch_offsets=offsets,
-                        source_format=_pick(rng, ["esft_tsv", "hdmoe_json", "synthetic"]),
-                        source_path=_pick(rng, [None, "/data/x"]),
-                        metadata=_pick(rng, [{}, {"num_experts_from": "file"}, {"a": [1, 2]}]))
+                        source_format=pick(rng, ["esft_tsv", "hdmoe_json", "synthetic"]),
+                        source_path=pick(rng, [None, "/data/x"]),
+                        metadata=pick(rng, [{}, {"num_experts_from": "file"}, {"a": [1, 2]}]))
 
 
 HEADER_KEYS = ["format_version", "name", "num_experts", "top_k", "num_layers", "num_tokens", "layer_ids",
@@ -94,7 +94,7 @@ def _column_defect(table: pa.Table, defect: str, column: str, rng: np.random.Gen
         elif defect == "wrong_list_size":
             new = pa.FixedSizeListArray.from_arrays(pa.concat_arrays([values, values.slice(0, n)]), k + 1)
         elif defect == "wrong_child_type":
-            target = _pick(rng, [pa.int32(), pa.int64(), pa.float64(), pa.int8(), pa.float32(), pa.int16(),
+            target = pick(rng, [pa.int32(), pa.int64(), pa.float64(), pa.int8(), pa.float32(), pa.int16(),
                                  pa.uint16()])
             new = pa.FixedSizeListArray.from_arrays(values.cast(target, safe=False), k)
         elif defect == "nulls" and n:
@@ -111,7 +111,7 @@ def _column_defect(table: pa.Table, defect: str, column: str, rng: np.random.Gen
             return table
     else:
         if defect == "cast":
-            new = col.cast(_pick(rng, [pa.int64(), pa.int16(), pa.float32(), pa.uint32(), pa.int8()]), safe=False)
+            new = col.cast(pick(rng, [pa.int64(), pa.int16(), pa.float32(), pa.uint32(), pa.int8()]), safe=False)
         elif defect == "nulls" and n:
             new = pa.array(col.to_pylist()[:-1] + [None], type=col.type)
         elif defect == "dictionary":
@@ -133,21 +133,21 @@ def _meta_defect(header: dict, defect: str, draw, rng: np.random.Generator) -> b
     if defect == "not_object":
         return json.dumps(_random_json(rng, 2)).encode()
     if defect == "nasty":
-        return _pick(rng, NASTY_TEXT)
+        return pick(rng, NASTY_TEXT)
     header = dict(header)
-    key = _pick(rng, HEADER_KEYS)
+    key = pick(rng, HEADER_KEYS)
     if defect == "field_value":
         header[key] = _random_json(rng)
     elif defect == "field_missing":
         header.pop(key, None)
     elif defect == "shape_lie":
         for k in rng.choice(["num_layers", "num_tokens", "top_k", "num_experts"], int(rng.integers(1, 3))):
-            header[str(k)] = _pick(rng, [-1, 0, 1, 2, -2, 7, 2**31, 2**63, 10**30, 2.0, True])
+            header[str(k)] = pick(rng, [-1, 0, 1, 2, -2, 7, 2**31, 2**63, 10**30, 2.0, True])
     elif defect == "layer_ids_lie":
-        header["layer_ids"] = [_pick(rng, [0, 1, -1, 2**31, 2**63, 5, 1.5, "1", None, True])
+        header["layer_ids"] = [pick(rng, [0, 1, -1, 2**31, 2**63, 5, 1.5, "1", None, True])
                                for _ in range(int(rng.integers(5)))]
     elif defect == "offsets_lie":
-        header["batch_offsets"] = [_pick(rng, [0, 1, 2, 3, -1, 2**63, 1.5, "x", None, [0], True])
+        header["batch_offsets"] = [pick(rng, [0, 1, 2, 3, -1, 2**63, 1.5, "x", None, [0], True])
                                    for _ in range(int(rng.integers(5)))] if rng.random() < 0.8 else \
             _random_json(rng, 3)
     return json.dumps(header).encode()
@@ -162,7 +162,7 @@ def parquet_files(draw) -> tuple[bytes, str]:
     notes = []
     rng = np.random.default_rng(draw(seeds))
     for defect in draw(st.lists(st.sampled_from(COLUMN_DEFECTS), max_size=2)):
-        column = _pick(rng, ["layer", "token", "expert_ids", "gate_weights"])
+        column = pick(rng, ["layer", "token", "expert_ids", "gate_weights"])
         try:
             table = _column_defect(table, defect, column, rng)
         except pa.ArrowException:  # a defect this table cannot take (e.g. on zero rows): skip it
@@ -174,8 +174,8 @@ def parquet_files(draw) -> tuple[bytes, str]:
         notes.append(defect)
     table = table.replace_schema_metadata(None if meta is None else {META_KEY: meta})
     sink = io.BytesIO()
-    pq.write_table(table, sink, row_group_size=_pick(rng, [None, 1, 2, 5]),
-                   compression=_pick(rng, ["zstd", "none", "snappy"]), write_page_checksum=rng.random() < 0.7,
+    pq.write_table(table, sink, row_group_size=pick(rng, [None, 1, 2, 5]),
+                   compression=pick(rng, ["zstd", "none", "snappy"]), write_page_checksum=rng.random() < 0.7,
                    use_dictionary=rng.random() < 0.5)
     data = sink.getvalue()
     if draw(st.booleans()):

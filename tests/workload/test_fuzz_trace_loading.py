@@ -24,10 +24,10 @@ from tests.workload.fuzz_traces import (
     MAGIC,
     RAW_NAMES,
     _check_trace,
-    _files,
     _mutate_bytes,
     _via,
     byte_edits,
+    files_under,
     json_documents,
     read_expecting_trace_error,
     readers,
@@ -86,7 +86,7 @@ def test_names_and_paths_raise_typed_errors(scratch_root, text, monkeypatch):
             trace = None
         if trace is not None:
             _check_trace(trace, out)
-        assert _files(cwd) == [] and _files(cache_dir()) == []
+        assert files_under(cwd) == [] and files_under(cache_dir()) == []
 
 
 @pytest.mark.slow
@@ -109,15 +109,15 @@ def test_failing_import_leaves_no_cache_file(scratch_root, doc, gz, hint, stem, 
             except TraceError as exc:
                 trace = None
                 assert str(folder) in str(exc)
-                assert _files(cache) == [], "a failing import left a file in the cache folder"
+                assert files_under(cache) == [], "a failing import left a file in the cache folder"
         if trace is not None:
             _check_trace(trace, out)
-            (cached,) = _files(cache)
+            (cached,) = files_under(cache)
             assert cached.endswith(".parquet") and not cached.startswith(".")
             again = load_trace(path, num_experts=hint)  # a cache hit returns the same trace
             np.testing.assert_array_equal(again.expert_ids, trace.expert_ids)
-            assert again.layer_ids == trace.layer_ids and _files(cache) == [cached]
-        assert _files(folder) == [path.name]
+            assert again.layer_ids == trace.layer_ids and files_under(cache) == [cached]
+        assert files_under(folder) == [path.name]
         assert not any(w.category is UserWarning for w in caught), "the cache could not be written"
 
 
