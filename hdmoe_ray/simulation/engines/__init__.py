@@ -3,7 +3,9 @@ nodes, :mod:`~hdmoe_ray.simulation.engines.ray_actors`). Both time every (step, 
 return the same LayerCosts (tests hold them equal to 1e-9).
 
     local.py        LocalEngine: every layer of every step in turn
-    tiled.py        the tiled algorithm (partition, worker, driver), Ray-free
+    tiles.py        the tiled engine's data: row-band partition, run constants, group tables, chunk batches
+    tile_worker.py  one tile's worker: its band's links and chunks, served round by round
+    tiled.py        the tiled algorithm's driver (rounds, aggregators, assembling LayerCosts), Ray-free
     ray_actors.py   its Ray adapter: tile workers as actors
 
 An engine is a class taking an :class:`~hdmoe_ray.config.schemas.EngineConfig`, registered in

@@ -24,13 +24,9 @@ from hdmoe_ray.core.layer_workload import LayerWorkload
 from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.ray_runtime import ensure_ray
 from hdmoe_ray.simulation.engines import ENGINES
-from hdmoe_ray.simulation.engines.tiled import (
-    EngineStats,
-    TileConstants,
-    TileWorker,
-    row_bands,
-    simulate_step_tiled,
-)
+from hdmoe_ray.simulation.engines.tile_worker import TileWorker
+from hdmoe_ray.simulation.engines.tiled import EngineStats, simulate_step_tiled
+from hdmoe_ray.simulation.engines.tiles import TileConstants, row_bands
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
 
 CALL_TIMEOUT_S = 600.0

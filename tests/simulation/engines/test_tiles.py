@@ -8,7 +8,8 @@ import pytest
 
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.simulation.engines.tiled import TilePartition, band_link_ids, pipeline_items
+from hdmoe_ray.simulation.engines.tiled import pipeline_items
+from hdmoe_ray.simulation.engines.tiles import TilePartition, band_link_ids
 
 
 def test_partition_bands_cover_the_mesh():
