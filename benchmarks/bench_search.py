@@ -78,7 +78,7 @@ def main() -> None:
     t0 = time.perf_counter()
     ref_tbt, ref_point = dense_scan()
     print(f"\ndense scan ({time.perf_counter() - t0:.0f} s): min TBT {ref_tbt:.2f} us at {ref_point}")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     results: dict[str, list[dict]] = {"gp": [], "random": []}
     for seed in range(args.seeds):
         for algorithm in ("gp", "random"):

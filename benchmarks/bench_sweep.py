@@ -63,7 +63,7 @@ def part1(n_trials: int = 40) -> None:
     print(f"\n== Tune overhead per trial: {n_trials} tiny trials, reused actors, 2 at a time ==")
     print("   overhead per trial = (Tune wall - trials' own time / workers) / trials, Tuner and actor start "
           "included")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         uri = f"sqlite:///{tmp / 'mlflow.db'}"

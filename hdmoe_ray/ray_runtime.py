@@ -67,7 +67,9 @@ def ensure_ray(address: str | None = None, *, num_cpus: int | None = None):
     if target is not None:  # join: the cluster's own settings apply
         ray.init(address=target, log_to_driver=False, ignore_reinit_error=True)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+        # address="local": a new instance even when a `ray start` cluster runs on this machine (address=None
+        # would join that one, whose settings refuse num_cpus); joining is only ever asked for explicitly
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     if callable(sigterm):
         signal.signal(signal.SIGTERM, sigterm)

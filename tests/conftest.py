@@ -27,7 +27,7 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
                  log_to_driver=False, ignore_reinit_error=True)
     yield ray
     ray.shutdown()
