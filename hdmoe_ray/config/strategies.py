@@ -166,6 +166,16 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10
     link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
+    # placements chosen per LinkBalance round and evaluated together (q of the batch BO: qLogEI with the
+    # round's earlier picks pending; Ray tasks under optimize.fanout=ray); 1: one per round
+    link_balance_batch_size: int = 1
+    # gp_swap's search: true: sparse incremental features, swaps from the congested region (scales to 32x32);
+    # false: the dense route-incidence features; null: true above 64 nodes
+    link_balance_scalable: bool | None = None
+    # a mapping saved by hdmoe-optimize for a neighbouring configuration (another batch size or hardware point
+    # on the same mesh): each layer starts from it (NodeBalance warm start, LinkBalance's first point) and keeps
+    # it when it is still better; null: no warm start
+    warm_start_mapping_path: str | None = None
     dynamic: DynamicConfig = field(default_factory=DynamicConfig)  # online dynamic placement (docs/dynamic.md)
 
     def __post_init__(self) -> None:
@@ -174,10 +184,14 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
         for name in ("node_balance", "link_balance"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"strategy.{name}", f"must be true or false, got {getattr(self, name)!r}")
-        if self.mapping_path is not None and not isinstance(self.mapping_path, str):
-            raise ConfigError("strategy.mapping_path", f"must be a path (string) or null, got {self.mapping_path!r}")
+        for name in ("mapping_path", "warm_start_mapping_path"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigError(f"strategy.{name}", f"must be a path (string) or null, got {getattr(self, name)!r}")
+        if self.link_balance_scalable is not None and not isinstance(self.link_balance_scalable, bool):
+            raise ConfigError("strategy.link_balance_scalable",
+                              f"must be true, false or null, got {self.link_balance_scalable!r}")
         positive("strategy", "load_cap_factor", self.load_cap_factor)
-        for name in ("link_balance_evaluations", "link_balance_initial_points"):
+        for name in ("link_balance_evaluations", "link_balance_initial_points", "link_balance_batch_size"):
             positive_int("strategy", name, getattr(self, name))
         if self.link_balance_initial_points > self.link_balance_evaluations:
             raise ConfigError("strategy.link_balance_initial_points", "must not exceed link_balance_evaluations")

@@ -81,6 +81,30 @@ class GPSurrogate:
             out = torch.cat([acq(part.unsqueeze(1)) for part in torch.split(cand, 1024)])
         return out.cpu().numpy() + np.log(self.y_std)
 
+    def greedy_batch(self, candidates: np.ndarray, best_f: float, q: int, *, acq: np.ndarray | None = None,
+                     eligible: np.ndarray | None = None, pool: int = 256, seed: int = 0) -> list[int]:
+        """Indices of ``q`` distinct candidates to evaluate together (parallel batch BO).
+
+        The first maximises analytic LogEI (``acq`` when the caller has it); each next one maximises qLogEI
+        with the ones already picked as ``X_pending`` (fantasised jointly), over the ``pool`` eligible
+        candidates of highest LogEI. Fewer than ``q`` when fewer are eligible. Deterministic for a seed.
+        """
+        cand = np.asarray(candidates, dtype=np.float64)
+        acq = self.acquisition(best_f)(cand) if acq is None else np.asarray(acq, dtype=np.float64)
+        ok = np.ones(len(cand), dtype=bool) if eligible is None else np.asarray(eligible, dtype=bool).copy()
+        acq = np.where(ok, acq, -np.inf)
+        order = [int(i) for i in np.argsort(-acq, kind="stable") if ok[i]]
+        if not order or q <= 0:
+            return []
+        picks = [order[0]]
+        shortlist = np.asarray(order[1:pool + 1], dtype=np.int64)
+        while len(picks) < q and shortlist.size:
+            scores = self.log_ei(cand[shortlist], best_f, pending=cand[picks], seed=seed + len(picks))
+            k = int(np.argmax(scores))
+            picks.append(int(shortlist[k]))
+            shortlist = np.delete(shortlist, k)
+        return picks
+
     def acquisition(self, best_f: float) -> LogEI:
         """Analytic LogEI over ``best_f`` (caller's units) with this round's factorisation cached."""
         return LogEI(self.model, (best_f - self.y_mean) / self.y_std, log_scale=float(np.log(self.y_std)))

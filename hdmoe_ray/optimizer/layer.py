@@ -18,6 +18,7 @@ import numpy as np
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
 from hdmoe_ray.config.strategies import StrategyConfig
 from hdmoe_ray.core import random_streams
+from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.groups import GroupTable
 from hdmoe_ray.core.layer_workload import LayerWorkload
 from hdmoe_ray.core.layer_workload import expected_layer_workload as expected_workload
@@ -25,9 +26,10 @@ from hdmoe_ray.core.mapping import LayerMapping
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.optimizer.baselines.ep_placement import balanced_expert_clusters
 from hdmoe_ray.optimizer.link_balance.encoding import ClusterTraffic
+from hdmoe_ray.optimizer.link_balance.perm_cost import PermutationCost
 from hdmoe_ray.optimizer.link_balance.search import link_balance
 from hdmoe_ray.optimizer.node_balance.build import node_balance_problem
-from hdmoe_ray.optimizer.node_balance.problem import evaluate_share
+from hdmoe_ray.optimizer.node_balance.problem import check_share, evaluate_share
 from hdmoe_ray.optimizer.node_balance.solve import node_balance
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
 
@@ -55,11 +57,11 @@ class LayerOptimum:
                 "link_balance_trace_us": [v * 1e6 for v in self.link_balance.get("trace_s", [])]}
 
 
-def comm_objective(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray):
-    """cost(perm) = the simulator's all-to-all time of the layer with clusters placed by ``perm``."""
-    def cost(perm: np.ndarray) -> float:
-        return float(cost_model.layer_cost(work, LayerMapping(share, np.asarray(perm, dtype=np.int64))).comm_s)
-    return cost
+def comm_objective(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray) -> PermutationCost:
+    """cost(perm) = the simulator's all-to-all time of the layer with clusters placed by ``perm``
+    (``layer_cost(...).comm_s`` bit for bit, without rebuilding the groups' holders per permutation; a
+    picklable object, so batches can be evaluated in other processes)."""
+    return PermutationCost(cost_model, work, share)
 
 
 def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.ndarray) -> ClusterTraffic:
@@ -70,7 +72,8 @@ def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.n
 
 def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, hardware: HardwareConfig,
                    profile: ProfileConfig, strategy: StrategyConfig, batch_size: int, gamma: float, seed: int,
-                   network: NetworkConfig | None = None, lb_method: str | None = None) -> LayerOptimum:
+                   network: NetworkConfig | None = None, lb_method: str | None = None,
+                   eval_map_fn=None, warm: LayerMapping | None = None) -> LayerOptimum:
     """NodeBalance (or the balanced EP share when ``strategy.node_balance`` is off) then LinkBalance (or a
     seeded random permutation when ``strategy.link_balance`` is off) for one layer.
 
@@ -78,6 +81,11 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         gamma: the fitted slope of eq. (3) (:func:`hdmoe_ray.optimizer.calibrate.calibrate_gamma`).
         seed: with the layer id, seeds every draw of both stages.
         lb_method: overrides ``strategy.link_balance_method`` (the benchmark compares methods with it).
+        eval_map_fn: how LinkBalance evaluates a batch of ``strategy.link_balance_batch_size`` placements,
+            ``eval_map_fn(objective, perms)`` (None: in this process; the job passes Ray tasks).
+        warm: a neighbouring configuration's placement of this layer (``strategy.warm_start_mapping_path``):
+            its share is an extra NodeBalance warm start, its permutation LinkBalance's first point, and the
+            layer keeps it when it is still the better one (compute + comm) and within NodeBalance's caps.
     """
     t0 = time.perf_counter()
     mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
@@ -89,8 +97,9 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
     ep_share = balanced_expert_clusters(problem.expert_freq, problem.num_clusters)
     if strategy.node_balance:
         rng = random_streams.layer_stream(seed, layer_id, random_streams.NODE_BALANCE)
+        warm_starts = (ep_share,) if warm is None else (ep_share, np.asarray(warm.share, dtype=np.float64))
         share, report = node_balance(problem, rng, time_limit_s=strategy.milp_time_limit_s,
-                                     mip_gap=strategy.milp_gap, warm_starts=(ep_share,))
+                                     mip_gap=strategy.milp_gap, warm_starts=warm_starts)
         nb = report.as_dict()
     else:
         share = ep_share  # the ablation's EP placement is not bound by NodeBalance's load cap
@@ -106,14 +115,39 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         method = lb_method or strategy.link_balance_method
         traffic = cluster_traffic(cost_model, work, share) if method == "gp_swap" else None
         res = link_balance(objective, mesh, method=method, evaluations=strategy.link_balance_evaluations,
-                           initial_points=strategy.link_balance_initial_points, rng=rng, traffic=traffic)
+                           initial_points=strategy.link_balance_initial_points, rng=rng, traffic=traffic,
+                           batch_size=strategy.link_balance_batch_size, map_fn=eval_map_fn,
+                           scalable=strategy.link_balance_scalable,
+                           warm_perms=() if warm is None else (warm.cluster_to_node,))
         perm, comm, lb = res.cluster_to_node, res.best_s, res.as_dict()
     else:
         perm = rng.permutation(mesh.num_nodes).astype(np.int64)
         comm = objective(perm)
         lb = {"method": "random_permutation", "best_s": comm, "num_evaluations": 1}
     compute = float(cost_model.layer_cost(work, LayerMapping(share, perm)).compute_s)
+    if warm is not None:
+        share, perm, compute, comm, lb = _keep_better_warm(problem, cost_model, work, warm, share, perm, compute,
+                                                           comm, lb)
     return LayerOptimum(layer_id, share, perm, compute, comm, nb, lb, time.perf_counter() - t0)
+
+
+def _keep_better_warm(problem, cost_model: LayerCostModel, work: LayerWorkload, warm: LayerMapping,
+                      share: np.ndarray, perm: np.ndarray, compute: float, comm: float, lb: dict):
+    """The optimised placement, or the warm one when it costs less (compute + comm) and respects this
+    configuration's NodeBalance caps: a warm-started layer is never worse than its warm start."""
+    warm_share = np.asarray(warm.share, dtype=np.float64)
+    warm_perm = np.asarray(warm.cluster_to_node, dtype=np.int64)
+    cost = cost_model.layer_cost(work, LayerMapping(warm_share, warm_perm))
+    report = {"warm_compute_s": float(cost.compute_s), "warm_comm_s": float(cost.comm_s), "kept_warm": False}
+    if float(cost.compute_s) + float(cost.comm_s) < compute + comm:
+        try:
+            check_share(problem, warm_share)
+        except MappingError as exc:
+            report["warm_rejected"] = str(exc)
+        else:
+            report["kept_warm"] = True
+            share, perm, compute, comm = warm_share, warm_perm, float(cost.compute_s), float(cost.comm_s)
+    return share, perm, compute, comm, {**lb, "warm_start": report}
 
 
 def _single_node_layer(groups: GroupTable, layer_id: int, model: ModelConfig, hardware: HardwareConfig,

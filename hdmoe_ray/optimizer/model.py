@@ -15,6 +15,7 @@ from functools import partial
 
 from hdmoe_ray.config.schemas import HardwareConfig, ModelConfig, NetworkConfig, ProfileConfig
 from hdmoe_ray.config.strategies import StrategyConfig
+from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.groups import GroupTable
 from hdmoe_ray.core.mapping import Mapping
 from hdmoe_ray.optimizer.calibrate import calibrate_gamma
@@ -33,8 +34,17 @@ class ModelOptimum:
 def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *, model: ModelConfig,
                    hardware: HardwareConfig, profile: ProfileConfig, strategy: StrategyConfig, batch_size: int,
                    seed: int, network: NetworkConfig | None = None, gamma: float | None = None,
-                   map_fn: Callable[[Callable, Iterable], Iterable] | None = None) -> ModelOptimum:
-    """Optimise every layer; ``gamma`` None calibrates it on the same groups first."""
+                   map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
+                   eval_map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
+                   warm_start: Mapping | None = None) -> ModelOptimum:
+    """Optimise every layer; ``gamma`` None calibrates it on the same groups first.
+
+    ``eval_map_fn`` evaluates LinkBalance's batches (``strategy.link_balance_batch_size`` > 1) inside each
+    layer, e.g. as Ray tasks, so workers stay busy when there are fewer layers than cores; ``warm_start``
+    (a mapping of the same layers, e.g. from ``strategy.warm_start_mapping_path``) seeds every layer
+    (:func:`~hdmoe_ray.optimizer.layer.optimize_layer`'s ``warm``). Neither changes what a seed gives
+    for a given warm start: batches are chosen before they are evaluated.
+    """
     t0 = time.perf_counter()
     gamma_report: dict = {}
     if gamma is None and hardware.num_nodes == 1:  # no link, no traffic: gamma plays no part
@@ -46,17 +56,26 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
         gamma_report = {"gamma": gamma, "r2": cal.fit.r2, "num_samples": cal.fit.num_samples,
                         "intercept_s": cal.fit.intercept_s, "wall_s": time.perf_counter() - t0}
     run_layer = partial(_layer_task, model=model, hardware=hardware, profile=profile, strategy=strategy,
-                        batch_size=batch_size, gamma=gamma, seed=seed, network=network)
-    layers = tuple((map_fn or map)(run_layer, list(zip(groups, layer_ids))))
+                        batch_size=batch_size, gamma=gamma, seed=seed, network=network, eval_map_fn=eval_map_fn)
+    if warm_start is None:
+        items = list(zip(groups, layer_ids))
+    else:
+        if len(warm_start.layers) != len(layer_ids):
+            raise MappingError(f"the warm-start mapping has {len(warm_start.layers)} layers, the trace "
+                               f"{len(layer_ids)}")
+        items = list(zip(groups, layer_ids, warm_start.layers))
+    layers = tuple((map_fn or map)(run_layer, items))
     mapping = Mapping("hdmoe", tuple(lo.layer_mapping() for lo in layers),
                       {"layer_ids": list(layer_ids), "gamma": gamma, "seed": seed,
                        "node_balance": strategy.node_balance, "link_balance": strategy.link_balance,
-                       "link_balance_method": strategy.link_balance_method})
+                       "link_balance_method": strategy.link_balance_method,
+                       **({"warm_start": True} if warm_start is not None else {})})
     report = {"gamma": gamma_report or {"gamma": gamma}, "per_layer": [lo.summary() for lo in layers],
               "wall_s": time.perf_counter() - t0}
     return ModelOptimum(mapping, layers, report)
 
 
-def _layer_task(item: tuple[GroupTable, int], **kwargs) -> LayerOptimum:
-    groups, layer_id = item
-    return optimize_layer(groups, int(layer_id), **kwargs)
+def _layer_task(item: tuple, **kwargs) -> LayerOptimum:
+    """One layer: ``(groups, layer_id)`` or ``(groups, layer_id, warm LayerMapping)``."""
+    groups, layer_id, *warm = item
+    return optimize_layer(groups, int(layer_id), warm=warm[0] if warm else None, **kwargs)

@@ -7,18 +7,22 @@ simulates it and the baselines (``compare``, default tp/ep/hybrid_cb) on the sam
 costed by region representatives (``profile=paper``) it also reports hybrid_cb under the other
 ``profile.cb_proxy_mapping`` (``hybrid_cb_hdmoe_proxy`` or ``hybrid_cb_own_proxy``).
 summary.json adds ``mapping_path``, ``gamma`` and ``optimizer`` (per-layer solver status, gap, times).
+With ``strategy.link_balance_batch_size`` > 1 under ``fanout=ray`` each layer's LinkBalance batches are
+evaluated as Ray tasks as well; ``strategy.warm_start_mapping_path`` starts every layer from that mapping.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from pathlib import Path
 
 from hdmoe_ray.config.schemas import RunConfig
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.optimizer.model import optimize_model
 from hdmoe_ray.simulation.simulator import prepare_inputs
+from hdmoe_ray.strategies.hdmoe import warm_start_mapping
 from hdmoe_ray.strategies.mapping_io import config_hash, save_mapping
 from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.tracking.metrics import optimizer_series
@@ -48,11 +52,14 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
         def progress(done: int, total: int) -> None:
             say(f"layers optimised: {done}/{total}")
 
+        eval_map_fn = None
         if fanout == "ray":
             from hdmoe_ray.ray_runtime import ray_map
 
             def map_fn(fn, items):
                 return ray_map(fn, items, address=run.engine.address, progress=progress)
+            if run.strategy.link_balance_batch_size > 1:  # LinkBalance's batches as Ray tasks too
+                eval_map_fn = partial(ray_map, address=run.engine.address)
         else:
             def map_fn(fn, items):
                 items = list(items)
@@ -61,9 +68,13 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
                     out.append(fn(item))
                     progress(len(out), len(items))
                 return out
+        warm = warm_start_mapping(run.strategy, run.model, run.hardware, inputs.trace.layer_ids)
+        if warm is not None:
+            say(f"warm start from {run.strategy.warm_start_mapping_path}")
         optimum = optimize_model(inputs.groups, inputs.trace.layer_ids, model=run.model, hardware=run.hardware,
                                  profile=run.profile, strategy=run.strategy, batch_size=run.workload.batch_size,
-                                 seed=run.seed, network=run.network, map_fn=map_fn)
+                                 seed=run.seed, network=run.network, map_fn=map_fn, eval_map_fn=eval_map_fn,
+                                 warm_start=warm)
         say(f"optimised in {optimum.report['wall_s']:.1f} s (gamma {optimum.report['gamma'].get('gamma', 0):.3f})")
         mapping_path = save_mapping(optimum.mapping, out_dir / "mapping_hdmoe.npz", config_hash(run),
                                     mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y))

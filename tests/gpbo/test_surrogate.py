@@ -45,3 +45,19 @@ def test_conditioning_keeps_hyperparameters_and_they_restore():
     cand = rng.random((5, 2))
     gp.fit(x, y, steps=0)
     np.testing.assert_allclose(twin.log_ei(cand, float(y.max())), gp.log_ei(cand, float(y.max())))
+
+
+def test_greedy_batch_starts_at_the_best_log_ei_and_spreads_deterministically():
+    rng = np.random.default_rng(2)
+    x = rng.random((12, 2))
+    y = -((x - 0.4) ** 2).sum(axis=1)
+    gp = GPSurrogate().fit(x, y, steps=30)
+    cand = rng.random((200, 2))
+    acq = gp.acquisition(float(y.max()))(cand)
+    eligible = np.ones(200, dtype=bool)
+    eligible[int(np.argmax(acq))] = False  # e.g. already evaluated
+    picks = gp.greedy_batch(cand, float(y.max()), 4, eligible=eligible, seed=5)
+    assert len(picks) == len(set(picks)) == 4 and all(eligible[picks])
+    assert picks[0] == int(np.argmax(np.where(eligible, acq, -np.inf)))
+    assert picks == gp.greedy_batch(cand, float(y.max()), 4, acq=acq, eligible=eligible, seed=5)
+    assert gp.greedy_batch(cand[:2], float(y.max()), 4) == [int(np.argmax(acq[:2])), int(np.argmin(acq[:2]))]

@@ -35,8 +35,11 @@ def _scale(values: np.ndarray) -> tuple[np.ndarray, float]:
 
 def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: int = 1024, num_local: int = 1024,
                  local_sigma: float = 0.08, fit_steps_first: int = 40, fit_steps: int = 8, refit_every: int = 5,
-                 max_snaps: int = 64) -> dict:
-    """Paper encoding: GP on coordinates [2C], candidates snapped by the Hungarian algorithm."""
+                 max_snaps: int = 64, batch_size: int = 1, map_fn=None) -> dict:
+    """Paper encoding: GP on coordinates [2C], candidates snapped by the Hungarian algorithm.
+
+    ``batch_size`` q > 1: per round the best unseen snap, then q - 1 more chosen by qLogEI with the
+    earlier ones pending among the next unseen, distinct snaps; evaluated together through ``map_fn``."""
     limit_threads(1)
     c = mesh.num_nodes
     xs = [permutation_points(p, mesh) for p in _evaluated(ev)]
@@ -50,6 +53,14 @@ def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: in
         local = top[rng.integers(len(top), size=num_local)] + local_sigma * rng.standard_normal((num_local, 2 * c))
         cand = np.vstack([rng.random((num_candidates, 2 * c)), np.clip(local, 0.0, 1.0)])
         acq = gp.acquisition(float(score.max()))(cand)
+        if batch_size > 1:
+            got = _hungarian_batch(ev, gp, cand, acq, mesh, float(score.max()), min(batch_size, ev.left), max_snaps,
+                                   seed=rounds, map_fn=map_fn)
+            if got:
+                xs.extend(got[0])
+                ys.extend(got[1])
+                rounds += 1
+                continue
         chosen = None
         for k in np.argsort(-acq)[:max_snaps]:
             perm = snap_to_permutation(cand[k].reshape(c, 2), mesh)
@@ -75,14 +86,15 @@ def gp_hungarian(ev, rng: np.random.Generator, mesh: Mesh, *, num_candidates: in
 
 def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random: int = 32, num_neighbours: int = 128,
             climb_starts: int = 1, climb_steps: int = 2, climb_sample: int = 64, fit_steps_first: int = 30,
-            fit_steps: int = 6,
-            refit_every: int = 6) -> dict:
+            fit_steps: int = 6, refit_every: int = 6, batch_size: int = 1, map_fn=None) -> dict:
     """Traffic encoding: GP on congestion features, acquisition maximised over swap moves.
 
     Candidates per round: ``num_random`` random permutations and ``num_neighbours`` random swap neighbours
     of the best evaluated one; then ``climb_steps`` rounds of hill climbing on LogEI from the
     ``climb_starts`` best candidates, each step scoring ``climb_sample`` random swaps. The best unseen
     permutation is evaluated. (~300 feature evaluations per round: with the GP fits, the main cost.)
+    ``batch_size`` q > 1: the q best of every permutation scored in the round, greedily by qLogEI with the
+    earlier picks pending (:meth:`~hdmoe_ray.gpbo.surrogate.GPSurrogate.greedy_batch`), evaluated together.
     """
     limit_threads(1)
     c = traffic.mesh.num_nodes
@@ -105,7 +117,9 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
         near = swap_neighbours(perms[int(np.argmax(score))])
         near = near[rng.choice(len(near), size=min(num_neighbours, len(near)), replace=False)]
         pool = np.vstack([np.asarray([rng.permutation(c) for _ in range(num_random)]), near])
-        acq = acq_fn(encode(pool))
+        pool_x = encode(pool)
+        acq = acq_fn(pool_x)
+        scored = [(pool, pool_x, acq)]
         fresh = np.array([not ev.seen(p) for p in pool])
         acq_fresh = np.where(fresh, acq, -np.inf)
         k = int(np.argmax(acq_fresh))
@@ -117,12 +131,22 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
                 nb = np.repeat(cur[None, :], pick.size, axis=0)
                 rows = np.arange(pick.size)
                 nb[rows, iu[pick]], nb[rows, ju[pick]] = cur[ju[pick]], cur[iu[pick]]
-                a = acq_fn(encode(nb))
+                nb_x = encode(nb)
+                a = acq_fn(nb_x)
                 a = np.where([not ev.seen(p) for p in nb], a, -np.inf)
+                scored.append((nb, nb_x, a))
                 j = int(np.argmax(a))
                 if a[j] <= best_acq:
                     break
                 best_perm, best_acq, cur = nb[j], float(a[j]), nb[j]
+        if batch_size > 1:
+            got = _swap_batch(ev, gp, scored, float(score.max()), min(batch_size, ev.left), rng, c, seed=rounds,
+                              map_fn=map_fn)
+            perms.extend(got)
+            xs.extend(encode(np.asarray(got)))
+            ys.extend(ev.cache[p.tobytes()] for p in got)
+            rounds += 1
+            continue
         if best_perm is None:
             best_perm = rng.permutation(c)
         perms.append(np.asarray(best_perm))
@@ -130,6 +154,47 @@ def gp_swap(ev, rng: np.random.Generator, traffic: ClusterTraffic, *, num_random
         ys.append(ev(best_perm))
         rounds += 1
     return {"bo_rounds": rounds}
+
+
+def _swap_batch(ev, gp, scored, best_f: float, q: int, rng, c: int, *, seed: int, map_fn) -> list[np.ndarray]:
+    """Pick q distinct unseen permutations among everything scored this round (:func:`gp_swap` with q > 1),
+    topped up with random ones if too few, and evaluate them together."""
+    perms = np.vstack([s[0] for s in scored])
+    xs = np.vstack([s[1] for s in scored])
+    acq = np.concatenate([s[2] for s in scored])
+    from hdmoe_ray.optimizer.link_balance.bo_scalable import first_occurrences
+
+    eligible = first_occurrences(perms) & np.array([not ev.seen(p) for p in perms]) & np.isfinite(acq)
+    chosen = [perms[i] for i in gp.greedy_batch(xs, best_f, q, acq=acq, eligible=eligible, seed=seed)]
+    keys = {p.tobytes() for p in chosen}
+    while len(chosen) < q:
+        p = rng.permutation(c)
+        if not ev.seen(p) and p.tobytes() not in keys:
+            keys.add(p.tobytes())
+            chosen.append(p)
+    ev.evaluate_batch(chosen, map_fn)
+    return [np.asarray(p, dtype=np.int64) for p in chosen]
+
+
+def _hungarian_batch(ev, gp, cand: np.ndarray, acq: np.ndarray, mesh: Mesh, best_f: float, q: int, max_snaps: int,
+                     *, seed: int, map_fn) -> tuple[list, list] | None:
+    """:func:`gp_hungarian` with q > 1: the top candidates whose snaps are unseen and distinct (up to 4q),
+    q of them picked greedily by qLogEI, evaluated together; None when no top candidate snaps to a new one."""
+    c = mesh.num_nodes
+    short, snaps, keys = [], [], set()
+    for k in np.argsort(-acq)[:max_snaps]:
+        perm = snap_to_permutation(cand[k].reshape(c, 2), mesh)
+        if not ev.seen(perm) and perm.tobytes() not in keys:
+            keys.add(perm.tobytes())
+            short.append(int(k))
+            snaps.append(perm)
+            if len(short) >= 4 * q:
+                break
+    if not short:
+        return None
+    picks = gp.greedy_batch(cand[short], best_f, q, acq=acq[short], seed=seed)
+    values = ev.evaluate_batch([snaps[i] for i in picks], map_fn)
+    return [cand[short[i]] for i in picks], values
 
 
 def _steps(model, rounds: int, first: int, later: int, every: int) -> int:

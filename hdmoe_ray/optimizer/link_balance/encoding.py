@@ -6,6 +6,8 @@
   cluster-to-cluster traffic matrix in one matrix product per batch: link loads under XY routing
   (max, mean of the top 4 and top 16, total byte-hops) and the largest message-size x hops. The DES time
   is driven by exactly these quantities, so a GP on them learns fast; permutations are searched by swaps.
+  The dense product needs the [D^2, L] route incidence (250 MB at 16x16); larger meshes use the same
+  features computed sparsely and incrementally (``ClusterTraffic.pairs``, :mod:`.sparse_traffic`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.optimizer.link_balance.sparse_traffic import PairTraffic
 
 NUM_TRAFFIC_FEATURES = 5
 
@@ -64,6 +67,11 @@ class ClusterTraffic:
         big = np.zeros((c, c))
         np.maximum.at(big, (src, dst), size_bytes)
         return cls(mesh, w, big)
+
+    @cached_property
+    def pairs(self) -> PairTraffic:
+        """The same traffic as sparse cluster pairs (features without the dense route incidence)."""
+        return PairTraffic.from_matrices(self.mesh, self.bytes_matrix, self.max_message_bytes)
 
     @cached_property
     def _incidence32(self) -> np.ndarray:

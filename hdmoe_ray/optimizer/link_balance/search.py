@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,9 @@ from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.optimizer.link_balance.encoding import ClusterTraffic
 
 LB_METHODS = ("gp_hungarian", "gp_swap", "random", "anneal")
+SCALABLE_ABOVE_NODES = 64  # gp_swap's dense route incidence [D^2, L]: 7 MB at 8x8, 250 MB at 16x16, 16 GB at 32x32
 Objective = Callable[[np.ndarray], float]
+MapFn = Callable[[Callable, list], Iterable]  # map(fn, items) -> results in item order (built-in map, Ray tasks)
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,31 @@ class Evaluator:
         if key in self.cache:
             return self.cache[key]
         value = float(self.objective(perm))
+        self._record(perm, key, value)
+        return value
+
+    def evaluate_batch(self, perms, map_fn: MapFn | None = None) -> list[float]:
+        """Costs of ``perms``: the distinct unseen ones (at most the budget left, in order) are evaluated
+        together through ``map_fn`` (``map(objective, perms)``; e.g. Ray tasks) and recorded in order, so the
+        history is the same whatever runs them."""
+        perms = [np.asarray(p, dtype=np.int64) for p in perms]
+        fresh, keys = [], set()
+        for p in perms:
+            key = p.tobytes()
+            if key not in self.cache and key not in keys and len(fresh) < self.left:
+                keys.add(key)
+                fresh.append(p)
+        values = list((map_fn or map)(self.objective, fresh)) if fresh else []
+        for p, v in zip(fresh, values):
+            self._record(p, p.tobytes(), float(v))
+        return [self.cache.get(p.tobytes(), float("nan")) for p in perms]
+
+    def _record(self, perm: np.ndarray, key: bytes, value: float) -> None:
         self.cache[key] = value
         self.values.append(value)
         if not self.trace or value < self.trace[-1]:
             self.best_perm = perm.copy()
         self.trace.append(min(value, self.trace[-1]) if self.trace else value)
-        return value
 
 
 def distinct_permutations(num_clusters: int, cap: int = 10**9) -> int:
@@ -106,12 +127,15 @@ def initial_permutations(rng: np.random.Generator, num_clusters: int, count: int
     return np.asarray(out, dtype=np.int64)
 
 
-def random_search(ev: Evaluator, rng: np.random.Generator, num_clusters: int) -> dict:
+def random_search(ev: Evaluator, rng: np.random.Generator, num_clusters: int, *, batch_size: int = 1,
+                  map_fn: MapFn | None = None) -> dict:
+    """Random permutations, ``batch_size`` at a time (the same ones, in the same order, for any batch size)."""
     stalls = 0
     while ev.left > 0 and stalls < 1000:
-        p = rng.permutation(num_clusters)
-        stalls = stalls + 1 if ev.seen(p) else 0
-        ev(p)
+        batch = [rng.permutation(num_clusters) for _ in range(min(batch_size, ev.left))]
+        before = len(ev.values)
+        ev.evaluate_batch(batch, map_fn)
+        stalls = stalls + len(batch) if len(ev.values) == before else 0
     return {}
 
 
@@ -141,41 +165,66 @@ def anneal(ev: Evaluator, rng: np.random.Generator, num_clusters: int, *, final_
 
 def link_balance(objective: Objective, mesh: Mesh, *, method: str, evaluations: int, initial_points: int,
                  rng: np.random.Generator, traffic: ClusterTraffic | None = None,
-                 bo_options: dict | None = None) -> LinkBalanceResult:
+                 bo_options: dict | None = None, batch_size: int = 1, map_fn: MapFn | None = None,
+                 scalable: bool | None = None, warm_perms: tuple[np.ndarray, ...] = ()) -> LinkBalanceResult:
     """Search the cluster -> node permutation minimising ``objective`` with ``evaluations`` evaluations.
 
     Args:
         objective: cost of a permutation [C] (seconds), e.g. the layer's DES all-to-all time.
         method: one of :data:`LB_METHODS`.
-        initial_points: random permutations evaluated first (shared by all methods for a given seed).
+        initial_points: permutations evaluated first: the ``warm_perms``, then random ones (shared by all
+            methods for a given seed).
         traffic: the layer's cluster traffic (needed by ``gp_swap``).
         bo_options: keyword overrides for the GP methods (:mod:`~hdmoe_ray.optimizer.link_balance.bo_methods`).
+        batch_size: permutations chosen per round and evaluated together (q of the batch BO; ``random`` draws
+            as many; ``anneal`` stays sequential); 1: one per round, as before.
+        map_fn: how a batch is evaluated, ``map_fn(objective, perms)`` (built-in ``map``: in this process;
+            the job passes Ray tasks). The chosen permutations do not depend on it.
+        scalable: ``gp_swap`` on sparse, incremental features with swaps from the congested region
+            (:mod:`~hdmoe_ray.optimizer.link_balance.bo_scalable`); None: when the mesh has more than
+            :data:`SCALABLE_ABOVE_NODES` nodes.
+        warm_perms: placements to start from (e.g. a neighbouring configuration's), evaluated first.
     """
     if method not in LB_METHODS:
         raise ConfigError("strategy.link_balance_method", f"must be one of {list(LB_METHODS)}, got {method!r}")
     if not 0 < initial_points <= evaluations:
         raise ConfigError("strategy.link_balance_initial_points", f"must lie in [1, {evaluations}]")
+    if batch_size < 1:
+        raise ConfigError("strategy.link_balance_batch_size", f"must be >= 1, got {batch_size!r}")
     t0 = time.perf_counter()
     c = mesh.num_nodes
     # A mesh of C nodes has C! placements: on tiny meshes the budget could never be spent on distinct ones.
     budget = min(evaluations, distinct_permutations(c))
     ev = Evaluator(objective, budget)
-    for p in initial_permutations(rng, c, min(initial_points, budget)):
-        ev(p)
+    warm = [np.asarray(p, dtype=np.int64) for p in warm_perms]
+    for p in warm:
+        if p.shape != (c,) or sorted(p.tolist()) != list(range(c)):
+            raise ConfigError("strategy.warm_start_mapping_path", f"a warm placement is not a permutation of {c} nodes")
+    ev.evaluate_batch(warm + list(initial_permutations(rng, c, max(min(initial_points, budget) - len(warm), 0))),
+                      map_fn)
+    scalable = c > SCALABLE_ABOVE_NODES if scalable is None else bool(scalable)
+    batch = {"batch_size": batch_size, "map_fn": map_fn}
     if ev.left <= 0:  # every placement (or the whole budget) was evaluated by the initial points
         extra = {}
     elif method == "random":
-        extra = random_search(ev, rng, c)
+        extra = random_search(ev, rng, c, **batch)
     elif method == "anneal":
         extra = anneal(ev, rng, c)
     else:
         from hdmoe_ray.optimizer.link_balance import bo_methods as lb_bo
 
         if method == "gp_hungarian":
-            extra = lb_bo.gp_hungarian(ev, rng, mesh, **(bo_options or {}))
+            extra = lb_bo.gp_hungarian(ev, rng, mesh, **batch, **(bo_options or {}))
+        elif traffic is None:
+            raise ConfigError("strategy.link_balance_method", "gp_swap needs the layer's cluster traffic")
+        elif scalable:
+            from hdmoe_ray.optimizer.link_balance.bo_scalable import gp_swap_scalable
+
+            extra = gp_swap_scalable(ev, rng, traffic.pairs, **batch, **(bo_options or {}))
         else:
-            if traffic is None:
-                raise ConfigError("strategy.link_balance_method", "gp_swap needs the layer's cluster traffic")
-            extra = lb_bo.gp_swap(ev, rng, traffic, **(bo_options or {}))
+            extra = lb_bo.gp_swap(ev, rng, traffic, **batch, **(bo_options or {}))
+    extra = {**extra, "scalable": scalable} if method == "gp_swap" else extra
+    if batch_size > 1 or warm:
+        extra = {**extra, "batch_size": batch_size, "warm_starts": len(warm)}
     return LinkBalanceResult(method, ev.best_perm.copy(), ev.trace[-1], tuple(ev.trace), tuple(ev.values),
                              time.perf_counter() - t0, extra)
