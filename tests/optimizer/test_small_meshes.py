@@ -94,9 +94,9 @@ def test_node_balance_skips_a_neighbourhood_search_that_would_be_the_whole_progr
     np.testing.assert_allclose(share.sum(axis=1), 1.0)
 
 
-def test_neighbourhood_search_stops_after_steps_that_run_out_of_time(monkeypatch):
-    """Three consecutive LNS steps that use up their HiGHS limit without a gain end the search (2x4 and
-    4x4: 1 s steps that never improved kept every layer at its 10 s cap)."""
+def test_neighbourhood_search_stops_after_steps_that_hit_their_limit(monkeypatch):
+    """Three consecutive LNS steps that stop at HiGHS's node (or time) limit without a gain end the search
+    (2x4 and 4x4: steps that never improved kept every layer at its 10 s cap)."""
     from hdmoe_ray.core.groups import group_table
     from hdmoe_ray.optimizer.node_balance import solve
     from hdmoe_ray.optimizer.node_balance.build import node_balance_problem
@@ -104,17 +104,16 @@ def test_neighbourhood_search_stops_after_steps_that_run_out_of_time(monkeypatch
 
     calls = []
 
-    def slow_step(problem, share, incumbent_s, rng, num_clusters, mip_gap, time_limit_s):
-        calls.append(time_limit_s)
-        time.sleep(time_limit_s)  # what a neighbourhood HiGHS cannot close looks like
-        return None
+    def capped_step(problem, share, incumbent_s, rng, num_clusters, mip_gap, time_limit_s, node_limit):
+        calls.append(node_limit)
+        return None, True  # what a neighbourhood HiGHS cannot close within its limit looks like
 
-    monkeypatch.setattr(solve, "_lns_step", slow_step)
+    monkeypatch.setattr(solve, "_lns_step", capped_step)
     run = tiny_run(**{"hardware.mesh_x": 4, "hardware.mesh_y": 4})
     rng = np.random.default_rng(0)
     ids = np.stack([rng.choice(64, size=6, replace=False) for _ in range(300)])
     problem = node_balance_problem(group_table(ids, 64), model=model_config("deepseek_v2_lite"),
                                    hardware=run.hardware, profile=run.profile, batch_size=128, gamma=1.0)
     _, report = solve.node_balance(problem, np.random.default_rng(0), time_limit_s=12.0, mip_gap=0.05,
-                                   heuristic_share_of_time=0.05)
+                                   stop_gap=0.0)
     assert report.lns_steps == 3 and len(calls) == 3  # not the 25-step stall rule, not the deadline

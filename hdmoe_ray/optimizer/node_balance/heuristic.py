@@ -4,8 +4,10 @@ The program min a*max load + 2b*max touch trades compute balance against the num
 group touches. For a grid of load targets T in [e/C, cap] the search builds a placement with loads <= T
 (:func:`~hdmoe_ray.optimizer.node_balance.local_search.greedy_fill`), improves its touch by local search, then re-solves the
 shares on the chosen supports by a small LP (``min max_c load_c``: splitting within the supports is
-free for the comm term). The best target is then refined by a fixed number of rounds of iterated local search (the time budget only caps it).
-Every candidate is scored with the exact objective (all groups).
+free for the comm term). Warm starts (:mod:`~hdmoe_ray.optimizer.node_balance.warm`) come first. The best
+is then refined by a fixed number of rounds of iterated local search (the time budget only caps it), unless
+a candidate is already within the stop gap of the bound. Every candidate is scored with the exact objective
+(all groups).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import time
 
 import numpy as np
 from scipy.optimize import linprog
+from scipy.sparse import coo_array
 
 from hdmoe_ray.optimizer.node_balance.local_search import greedy_fill, local_search, perturb
 from hdmoe_ray.optimizer.node_balance.problem import NodeBalanceProblem, evaluate_share
 from hdmoe_ray.optimizer.node_balance.state import PlacementState, expert_groups
+from hdmoe_ray.optimizer.node_balance.warm import clean_warm_start, is_feasible, repair_caps
 
 
 def rebalance_share(problem: NodeBalanceProblem, share: np.ndarray) -> np.ndarray:
@@ -31,17 +35,19 @@ def rebalance_share(problem: NodeBalanceProblem, share: np.ndarray) -> np.ndarra
     num_e, num_c = problem.num_experts, problem.num_clusters
     cost = np.zeros(n + 1)
     cost[-1] = 1.0
-    a_eq = np.zeros((num_e, n + 1))
-    a_eq[e_idx, np.arange(n)] = 1.0
-    a_ub = np.zeros((num_c, n + 1))
-    a_ub[c_idx, np.arange(n)] = problem.expert_freq[e_idx]
-    a_ub[:, -1] = -1.0
+    cols = np.arange(n)
+    a_eq = coo_array((np.ones(n), (e_idx, cols)), shape=(num_e, n + 1)).tocsr()
+    rows = [c_idx, np.arange(num_c)]
+    ub_cols = [cols, np.full(num_c, n)]
+    ub_vals = [problem.expert_freq[e_idx], -np.ones(num_c)]
     b_ub = np.zeros(num_c)
     if problem.max_experts_per_cluster is not None:
-        mem = np.zeros((num_c, n + 1))
-        mem[c_idx, np.arange(n)] = 1.0
-        a_ub = np.vstack([a_ub, mem])
+        rows.append(num_c + c_idx)
+        ub_cols.append(cols)
+        ub_vals.append(np.ones(n))
         b_ub = np.concatenate([b_ub, np.full(num_c, problem.max_experts_per_cluster)])
+    a_ub = coo_array((np.concatenate(ub_vals), (np.concatenate(rows), np.concatenate(ub_cols))),
+                     shape=(b_ub.size, n + 1)).tocsr()
     res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=np.ones(num_e), bounds=(0, None), method="highs")
     if res.status != 0:
         return share
@@ -67,13 +73,15 @@ def _score(problem: NodeBalanceProblem, share: np.ndarray) -> tuple[float, np.nd
 
 
 def heuristic_share(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_budget_s: float,
-                    num_targets: int = 10, ils_rounds: int = 12,
-                    warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, dict]:
-    """Best share matrix of the target sweep plus ``ils_rounds`` rounds of iterated local search.
+                    num_targets: int = 10, ils_rounds: int = 12, warm_starts: tuple[np.ndarray, ...] = (),
+                    stop_below_s: float = -np.inf) -> tuple[np.ndarray, dict]:
+    """Best share matrix of the warm starts, the target sweep and ``ils_rounds`` rounds of iterated local search.
 
     The work is fixed by the counts (same seed, same result); ``time_budget_s`` only caps it on a slow
-    machine (``info["time_capped"]`` says so). ``warm_starts`` (share matrices, e.g. a balanced EP
-    placement) are scored and improved like the rest.
+    machine (``info["time_capped"]`` says so). ``warm_starts`` (share matrices: a balanced EP placement, a
+    previous solution) come first: each feasible one is a candidate as it is, and each (repaired to the caps
+    when needed, :mod:`~hdmoe_ray.optimizer.node_balance.warm`) starts a local search. The search stops as
+    soon as a candidate reaches ``stop_below_s`` (a proven near-optimum: the bound over 1 - stop gap).
     """
     t0 = time.perf_counter()
     deadline = t0 + time_budget_s
@@ -81,28 +89,39 @@ def heuristic_share(problem: NodeBalanceProblem, rng: np.random.Generator, *, ti
     order = np.argsort(-problem.expert_freq, kind="stable")
     targets = load_targets(problem, num_targets)
     best_obj, best_share, best_target = np.inf, None, float(targets[-1])
-    tried = []
-    starts = [(float(t), None) for t in targets] + [(None, w) for w in warm_starts]
+    tried, warm_objs, moves = [], [], 0
+    starts = [(None, w) for w in warm_starts] + [(float(t), None) for t in targets]
     for target, warm in starts:
+        if best_obj <= stop_below_s:
+            break
         if warm is None:
             st = greedy_fill(PlacementState.empty(problem, groups_of), target, order)
         else:
-            st = PlacementState.from_share(problem, warm, groups_of)
+            warm = clean_warm_start(problem, warm)
+            if is_feasible(problem, warm):
+                obj = evaluate_share(problem, warm).objective_s
+                warm_objs.append(obj)
+                if obj < best_obj:
+                    best_obj, best_share, best_target = obj, warm, float((problem.expert_freq @ warm).max())
+            st = PlacementState.from_share(problem, rebalance_share(problem, warm), groups_of)
+            if not repair_caps(st):
+                continue
             target = float(st.load.max())
-        local_search(st, target, deadline=deadline)
+        moves += local_search(st, target, deadline=deadline)
         obj, share = _score(problem, st.share)
         tried.append((target, obj))
         if obj < best_obj:
             best_obj, best_share, best_target = obj, share, target
     rounds = 0
     current = best_share
-    while rounds < ils_rounds and time.perf_counter() < deadline:
+    while rounds < ils_rounds and best_obj > stop_below_s and time.perf_counter() < deadline:
         st = PlacementState.from_share(problem, current, groups_of)
         perturb(st, rng, num_moves=int(rng.integers(2, 6)), target_load=best_target)
-        local_search(st, best_target, deadline=deadline)
+        moves += local_search(st, best_target, deadline=deadline)
         obj, share = _score(problem, st.share)
         rounds += 1
         if obj < best_obj - 1e-15:
             best_obj, best_share, current = obj, share, share
-    return best_share, {"targets": tried, "ils_rounds": rounds, "best_target": best_target,
-                        "heuristic_s": time.perf_counter() - t0, "time_capped": time.perf_counter() >= deadline}
+    return best_share, {"targets": tried, "ils_rounds": rounds, "best_target": best_target, "moves": moves,
+                        "warm_start_objectives_s": warm_objs, "heuristic_s": time.perf_counter() - t0,
+                        "time_capped": time.perf_counter() >= deadline}

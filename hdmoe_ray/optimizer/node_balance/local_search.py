@@ -21,6 +21,7 @@ from hdmoe_ray.optimizer.node_balance.state import PlacementState
 
 TAU = 0.004  # LSE temperature in touch units (touch_c is a share of tokens, ~0.1-0.5)
 _FEAS = 1e-9
+_TOUCH_TOL = 1e-12  # touch values closer than this are equal (group frequencies are >= 1/tokens)
 
 
 def greedy_fill(state: PlacementState, target_load: float, order: np.ndarray) -> PlacementState:
@@ -61,24 +62,38 @@ def _lse_terms(touch: np.ndarray, ref: float) -> np.ndarray:
     return np.exp((touch - ref) / TAU)
 
 
+def _changed(old_a, old_b, new_a, new_b) -> np.ndarray:
+    """False where a move leaves the pair of touches as it was (equal, or exchanged: a swap of two clusters'
+    roles). Its LSE change is zero, but rounding (incremental touch, summation order) can make it look like
+    -1e-12: such moves and their reverses cycled until the time cap (4x4 DeepSeek-V2-Lite layers)."""
+    hi_old, lo_old = np.maximum(old_a, old_b), np.minimum(old_a, old_b)
+    hi_new, lo_new = np.maximum(new_a, new_b), np.minimum(new_a, new_b)
+    return (np.abs(hi_new - hi_old) > _TOUCH_TOL) | (np.abs(lo_new - lo_old) > _TOUCH_TOL)
+
+
 def local_search(state: PlacementState, target_load: float, *, deadline: float, max_moves: int = 10_000,
                  num_sources: int = 3) -> int:
     """Improve ``state`` in place by relocations and swaps out of the most-touched clusters.
 
     Returns the number of moves made. Loads stay <= max(target_load, current max load) and memory caps hold.
+    A swap's two new touches are evaluated sparsely (exact): with i leaving a and j arriving,
+    ``touch_a' = touch_a - loss(i, a) + [j new on a] * sum_{g ∋ j} f_g [count[g, a] - [i ∈ g] = 0]`` for every
+    j at once (one pass over the group-expert pairs), and ``touch_b'`` likewise from the groups of i only.
     """
     p = state.problem
-    f, fg, members = p.expert_freq, p.group_freq, p.members
+    f, fg, members, inc = p.expert_freq, p.group_freq, p.members, p.incidence
     mem = np.inf if p.max_experts_per_cluster is None else p.max_experts_per_cluster
     cap = max(target_load, float(state.load.max()))
-    members_i16 = members.astype(np.int16)
     moves = 0
     while moves < max_moves and time.perf_counter() < deadline:
         ref = float(state.touch.max())
         terms = _lse_terms(state.touch, ref)
-        base = float(terms.sum())
-        best = (-1e-12 * base, None)
+        best = (-1e-12 * float(terms.sum()), None)
         pieces_e, pieces_c = np.nonzero(state.share > 0)
+        s_p = state.share[pieces_e, pieces_c]
+        q_p = s_p * f[pieces_e]
+        loss_p = state.piece_losses(pieces_e, pieces_c)
+        load_p, held_p = state.load[pieces_c], state.held[pieces_c]
         for a in np.argsort(-state.touch)[:num_sources]:
             a = int(a)
             for i in np.flatnonzero(state.share[:, a] > 0):
@@ -86,40 +101,34 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
                 s_i = float(state.share[i, a])
                 q_i = s_i * f[i]
                 gi = state.groups_of[i]
-                new_a_reloc = state.touch[a] - state.touch_loss(i, a)
+                new_a = state.touch[a] - state.touch_loss(i, a)
                 # relocate (i, a) -> b, all b at once
-                gain = state.touch_gain(i)
                 ok = (state.load + q_i <= cap + _FEAS) & (state.held + s_i <= mem + _FEAS)
                 ok[a] = False
-                new_b = state.touch + gain
-                delta = (_lse_terms(new_b, ref) - terms) + (np.exp((new_a_reloc - ref) / TAU) - terms[a])
-                delta = np.where(ok, delta, np.inf)
+                new_b = state.touch + state.touch_gain(i)
+                delta = (_lse_terms(new_b, ref) - terms) + (np.exp((new_a - ref) / TAU) - terms[a])
+                delta = np.where(ok & _changed(state.touch[a], state.touch, new_a, new_b), delta, np.inf)
                 b = int(np.argmin(delta))
                 if delta[b] < best[0]:
                     best = (float(delta[b]), ("reloc", i, a, b))
                 # swap (i, a) <-> (j, b) for every piece not on a
-                sel = (pieces_c != a) & (pieces_e != i)
-                pj, pb = pieces_e[sel], pieces_c[sel]
-                if pj.size == 0:
+                ok = ((pieces_c != a) & (pieces_e != i)
+                      & (state.load[a] - q_i + q_p <= cap + _FEAS) & (load_p - q_p + q_i <= cap + _FEAS)
+                      & (state.held[a] - s_i + s_p <= mem + _FEAS) & (held_p - s_p + s_i <= mem + _FEAS))
+                k = np.flatnonzero(ok)
+                if k.size == 0:
                     continue
-                s_j = state.share[pj, pb]
-                q_j = s_j * f[pj]
-                ok = ((state.load[a] - q_i + q_j <= cap + _FEAS) & (state.load[pb] - q_j + q_i <= cap + _FEAS)
-                      & (state.held[a] - s_i + s_j <= mem + _FEAS) & (state.held[pb] - s_j + s_i <= mem + _FEAS))
-                if not ok.any():
-                    continue
-                pj, pb = pj[ok], pb[ok]
-                col_a = state.count[:, a] - members_i16[:, i]
-                j_new_on_a = (state.share[pj, a] <= 0).astype(np.int16)
-                touch_a = fg @ ((col_a[:, None] + members_i16[:, pj] * j_new_on_a[None, :]) > 0)
-                i_new_on_b = (state.share[i, pb] <= 0).astype(np.int16)
-                col_b = state.count[:, pb] - members_i16[:, pj] + members_i16[:, i][:, None] * i_new_on_b[None, :]
-                touch_b = fg @ (col_b > 0)
+                pj, pb = pieces_e[k], pieces_c[k]
+                free_a = fg * ((state.count[:, a] - members[:, i]) == 0)  # groups off a once i left
+                touch_a = new_a + np.where(state.share[pj, a] <= 0, inc.per_expert_sum(free_a)[pj], 0.0)
+                free_b = (state.count[np.ix_(gi, pb)] - members[np.ix_(gi, pj)]) == 0  # [|g_i|, pieces]
+                gain_b = np.where(state.share[i, pb] <= 0, fg[gi] @ free_b, 0.0)
+                touch_b = state.touch[pb] - loss_p[k] + gain_b
                 delta = (_lse_terms(touch_a, ref) - terms[a]) + (_lse_terms(touch_b, ref) - terms[pb])
-                k = int(np.argmin(delta))
-                if delta[k] < best[0]:
-                    best = (float(delta[k]), ("swap", i, a, int(pj[k]), int(pb[k])))
-                del gi
+                delta = np.where(_changed(state.touch[a], state.touch[pb], touch_a, touch_b), delta, np.inf)
+                m = int(np.argmin(delta))
+                if delta[m] < best[0]:
+                    best = (float(delta[m]), ("swap", i, a, int(pj[m]), int(pb[m])))
         if best[1] is None:
             break
         _apply(state, best[1])

@@ -29,6 +29,8 @@ from scipy.sparse import coo_array
 
 from hdmoe_ray.optimizer.node_balance.problem import NodeBalanceProblem
 
+MIN_GAIN = 1e-6  # relative improvement over the cutoff a solution must bring
+
 
 @dataclass(frozen=True)
 class MilpResult:
@@ -56,14 +58,17 @@ def group_classes(members: np.ndarray, group_freq: np.ndarray, free: np.ndarray)
 
 def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clusters: int, rest: np.ndarray,
                      *, load_fixed: float = 0.0, touch_fixed: float = 0.0, time_limit_s: float,
-                     mip_gap: float, cutoff_s: float | None = None) -> MilpResult:
+                     mip_gap: float, cutoff_s: float | None = None, node_limit: int | None = None) -> MilpResult:
     """Solve the program over experts ``free`` and ``num_free_clusters`` empty clusters.
 
     Args:
         free: indices of the free experts F; ``rest`` [|F|] the share r_i of each still to place.
         load_fixed, touch_fixed: max load and touch of the clusters outside the neighbourhood.
-        cutoff_s: objective value to beat (the incumbent): added as ``a t_L + 2 b t_C <= cutoff``, the
-            only way to hand HiGHS an incumbent through scipy (no MIP start there).
+        cutoff_s: objective value to beat (the incumbent): added as ``a t_L + 2 b t_C <= (1 - MIN_GAIN)
+            cutoff``, the only way to hand HiGHS an incumbent through scipy (no MIP start there);
+            ``infeasible`` then means nothing beats the incumbent by more than MIN_GAIN.
+        node_limit: stop HiGHS after this many branch-and-bound nodes (a count, so the same input gives the
+            same answer whatever the machine's load; ``time_limit_s`` remains a safety cap).
     """
     t0 = time.perf_counter()
     nf, k = free.size, num_free_clusters
@@ -107,7 +112,9 @@ def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clu
     cost[it_l] = problem.compute_s_per_load
     cost[it_c] = 2 * problem.comm_s_per_touch
     if cutoff_s is not None:
-        add_row([it_l, it_c], [cost[it_l], cost[it_c]], -np.inf, cutoff_s * (1 + 1e-9))
+        # strictly better than the incumbent: when the relaxation already proves that nothing beats it,
+        # HiGHS stops at the root instead of running its primal heuristics for a tie (seconds per step)
+        add_row([it_l, it_c], [cost[it_l], cost[it_c]], -np.inf, (1 - MIN_GAIN) * cutoff_s)
     a_mat = coo_array((vals, (rows, cols)), shape=(r, n_var)).tocsr()
     lb = np.zeros(n_var)
     ub = np.ones(n_var)
@@ -115,13 +122,16 @@ def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clu
     lb[it_c], ub[it_c] = touch_fixed, np.inf
     integrality = np.zeros(n_var)
     integrality[nx:2 * nx] = 1
+    options = {"time_limit": max(time_limit_s, 1e-3), "mip_rel_gap": mip_gap, "disp": False}
+    if node_limit is not None:
+        options["node_limit"] = int(node_limit)
     res = milp(cost, constraints=LinearConstraint(a_mat, lo, hi), integrality=integrality,
-               bounds=Bounds(lb, ub),
-               options={"time_limit": max(time_limit_s, 1e-3), "mip_rel_gap": mip_gap, "disp": False})
+               bounds=Bounds(lb, ub), options=options)
     wall = time.perf_counter() - t0
     bound = float(getattr(res, "mip_dual_bound", np.nan) or np.nan)
+    limit = res.status == 1 or "limit reached" in str(getattr(res, "message", ""))  # time, iterations, nodes
     if res.x is None:
-        status = "infeasible" if res.status == 2 else ("time_limit" if res.status == 1 else "error")
+        status = "infeasible" if res.status == 2 else ("time_limit" if limit else "error")
         return MilpResult(None, status, np.inf, bound, wall, nx, r)
     share = np.clip(res.x[:nx].reshape(nf, k), 0.0, 1.0)
     share[res.x[nx:2 * nx].reshape(nf, k) < 0.5] = 0.0  # x <= Z: clean numerical dust

@@ -19,10 +19,12 @@ cluster are also capped: ``sum_i P[i, c] <= max_experts_per_cluster``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from hdmoe_ray.core.errors import InfeasibleError, MappingError
+from hdmoe_ray.optimizer.node_balance.incidence import GroupIncidence, support_touch
 
 SUPPORT_EPS = 1e-9  # a share below this counts as "not on the cluster"
 
@@ -92,6 +94,11 @@ class NodeBalanceProblem:
         """The perfectly balanced load e/D (a lower bound on max_c load_c)."""
         return float(self.expert_freq.sum()) / self.num_clusters
 
+    @cached_property
+    def incidence(self) -> GroupIncidence:
+        """The sparse groups of every expert (built once per problem)."""
+        return GroupIncidence.from_members(self.members)
+
     def objective_s(self, max_load: float, max_touch: float) -> float:
         """t_comp + 2 * t_comm for given maxima (the program's objective)."""
         return self.compute_s_per_load * max_load + 2.0 * self.comm_s_per_touch * max_touch
@@ -114,10 +121,8 @@ def cluster_loads(problem: NodeBalanceProblem, share: np.ndarray) -> np.ndarray:
 
 
 def cluster_touch(problem: NodeBalanceProblem, share: np.ndarray) -> np.ndarray:
-    """touch_c = sum_g f_g [any expert of g on c]  [C] (eq. 2 without its constant)."""
-    support = (share > SUPPORT_EPS).astype(np.float32)
-    hit = (problem.members.astype(np.float32) @ support) > 0  # [G, C]
-    return problem.group_freq @ hit
+    """touch_c = sum_g f_g [any expert of g on c]  [C] (eq. 2 without its constant; sparse, exact)."""
+    return support_touch(problem.incidence, problem.group_freq, share > SUPPORT_EPS)
 
 
 def evaluate_share(problem: NodeBalanceProblem, share: np.ndarray) -> NodeBalanceCost:
@@ -152,34 +157,51 @@ def check_share(problem: NodeBalanceProblem, share: np.ndarray, *, tol: float = 
                                f"memory allows {problem.max_experts_per_cluster:.4f}", layer=layer)
 
 
-def lower_bound_s(problem: NodeBalanceProblem) -> float:
+def lower_bound_s(problem: NodeBalanceProblem, *, max_events: int = 4_000_000) -> float:
     """A valid lower bound on the program's optimum (no solver needed).
 
-    For any P with max load L, group g's whole work F_g = sum_{i in g} f_i lies on the clusters g touches,
-    each holding at most L, so g touches at least ceil(F_g / L) clusters. Since sum_c touch_c =
-    sum_g f_g * (clusters g touches), max_c touch_c >= (1/C) sum_g f_g ceil(F_g / L), and the optimum is
-    at least  min over L in [e/C, cap] of  a*L + 2b * (1/C) * sum_g f_g * min(C, ceil(F_g / L)).
+    Two facts hold for any P whose max load is L:
 
-    comm(L) is non-increasing, so on [x_j, x_{j+1}) of any sorted grid the objective is at least
-    a*x_j + comm(x_{j+1}^-), the left limit using floor(F_g/x_{j+1}) + 1 clusters; the last grid point
-    (the cap) is evaluated as is. With every breakpoint L = F_g/k in the grid this is the exact infimum
-    of the bound; the grid is coarsened (still valid, slightly looser) when there are very many.
+    - group g's whole work F_g = sum_{i in g} f_i lies on the clusters g touches, each holding at most L,
+      so g touches at least n_g(L) = min(C, ceil(F_g / L)) clusters; since sum_c touch_c = sum_g f_g *
+      (clusters g touches), max_c touch_c >= S(L) / C with S(L) = sum_g f_g n_g(L);
+    - every expert lies somewhere, and a cluster holding any share of expert i is touched by every group
+      containing i: max_c touch_c >= max_i sum_{g ∋ i} f_g (the hottest expert's frequency).
+
+    So the optimum is at least  min over L in [e/C, cap] of  a*L + 2b * max(f_max, S(L)/C).  S is a
+    non-increasing step function, constant on [x_j, x_{j+1}) between its breakpoints F_g/k, so the infimum
+    is attained at e/C or at a breakpoint: every breakpoint in range is evaluated (an event sweep, exact),
+    unless there are more than ``max_events``, when a grid of quantiles is used (still valid, looser).
+    The f_max term makes the bound tight on meshes with many more clusters than a hot expert's groups need
+    (16x16, 32x32): there max touch is the hottest expert's frequency whatever the placement.
     """
-    f, m, fg, c = problem.expert_freq, problem.members, problem.group_freq, problem.num_clusters
-    work_g = m.astype(np.float64) @ f
+    inc, fg, c = problem.incidence, problem.group_freq, problem.num_clusters
+    f_pairs = problem.expert_freq[inc.pair_expert]
+    work_g = np.bincount(inc.expert_groups, weights=f_pairs, minlength=problem.num_groups)
+    touch_floor = float(inc.per_expert_sum(fg).max()) if inc.nnz else 0.0
     lo, hi = problem.min_load, max(problem.load_cap, problem.min_load)
-    ks = np.arange(1, c + 1, dtype=np.float64)
-    cand = (work_g[:, None] / ks[None, :]).ravel()
-    cand = np.unique(np.concatenate([[lo, hi], cand[(cand > lo) & (cand < hi)]]))
-    if cand.size > 4096:
-        cand = np.unique(np.concatenate([[lo, hi], np.quantile(cand, np.linspace(0, 1, 4096))]))
-    left = np.empty(cand.size)  # comm just below each grid point
-    at = np.empty(cand.size)  # comm at each grid point
-    for sl in np.array_split(np.arange(cand.size), max(1, cand.size // 512)):
-        ratio = work_g[None, :] / cand[sl][:, None]
-        left[sl] = np.minimum(np.floor(ratio * (1 + 1e-12)) + 1, c) @ fg
-        at[sl] = np.minimum(np.ceil(ratio * (1 - 1e-12)), c) @ fg
-    scale = 2 * problem.comm_s_per_touch / c
-    a = problem.compute_s_per_load
-    vals = np.concatenate([a * cand[:-1] + scale * left[1:], [a * cand[-1] + scale * at[-1]]])
-    return float(vals.min())
+    scale, a = 2 * problem.comm_s_per_touch, problem.compute_s_per_load
+
+    def value(x: np.ndarray, clusters_touched: np.ndarray) -> np.ndarray:
+        return a * x + scale * np.maximum(touch_floor, clusters_touched / c)
+
+    n_lo = np.minimum(np.ceil(work_g / lo * (1 - 1e-12)), c)  # clusters each group needs at L = e/C
+    s_lo = float(fg @ n_lo)
+    best = float(value(np.array([lo]), np.array([s_lo]))[0])
+    k_hi = np.maximum(np.ceil(work_g / hi * (1 - 1e-12)), 1)  # fewest clusters at L = cap
+    steps = np.maximum(n_lo - k_hi, 0).astype(np.int64)  # breakpoints F_g/k, k = n_lo - 1 .. k_hi
+    total = int(steps.sum())
+    if total == 0:
+        return best
+    if total > max_events:  # on [x_j, x_{j+1}) of a grid: at least a*x_j + the need just below x_{j+1}
+        grid = np.geomspace(lo, hi, 4096)
+        below = np.array([fg @ np.minimum(np.floor(work_g / x * (1 + 1e-12)) + 1, c) for x in grid[1:]])
+        at_hi = fg @ np.minimum(np.ceil(work_g / hi * (1 - 1e-12)), c)
+        vals = np.concatenate([value(grid[:-1], below), value(np.array([hi]), np.array([at_hi]))])
+        return min(best, float(vals.min()))
+    grp = np.repeat(np.arange(work_g.size), steps)
+    k = np.repeat(n_lo - 1, steps) - (np.arange(total) - np.repeat(np.cumsum(steps) - steps, steps))
+    x = work_g[grp] / k * (1 - 1e-12)  # at x, group g's need drops from k + 1 to k (a little early: valid)
+    order = np.argsort(x, kind="stable")
+    s_after = s_lo - np.cumsum(fg[grp[order]])  # equal x: the partial sums are larger, the min is unchanged
+    return min(best, float(value(x[order], s_after).min()))

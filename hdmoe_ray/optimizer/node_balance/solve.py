@@ -1,19 +1,24 @@
 """NodeBalance of one MoE layer (docs/paper.md section 4): the program, solved tractably, with its gap reported.
 
 The program as written has one binary per (group, cluster): 3,000-5,000 groups x 32 clusters on the
-DeepSeek-V2-Lite traces, which HiGHS cannot close (docs/paper.md section 4 and issue 4). The solve here optimises the
-same objective, exactly, in three steps within ``time_limit_s``:
+DeepSeek-V2-Lite traces, 7,500 x 1,024 on DeepSeek-V3 at 32x32, which HiGHS cannot close (docs/paper.md
+section 4 and issue 4). The solve here optimises the same objective, exactly, in three steps whose work is
+bounded by counts (same seed, same result; ``time_limit_s`` only caps them on a slow machine):
 
-1. heuristic (:mod:`~hdmoe_ray.optimizer.node_balance.heuristic`): a sweep over load targets with local search and an LP
-   rebalance of shares, scored on the exact objective; it is the incumbent (and the MILP's cutoff);
+1. heuristic (:mod:`~hdmoe_ray.optimizer.node_balance.heuristic`): the warm starts, a sweep over load targets
+   with local search and an LP rebalance of shares, iterated local search, scored on the exact objective;
+   it is the incumbent (and the MILP's cutoff);
 2. small programs (``num_experts * num_clusters <= exact_max_pairs``): the whole MILP on HiGHS, with the
    incumbent as cutoff; ``optimal`` when HiGHS closes the gap, ``time_limit`` otherwise;
 3. larger programs: large-neighbourhood search, where each step frees every expert on a few clusters
    (the most loaded, the most touched, random ones) and re-solves them by the exact MILP on the
-   aggregated groups (:func:`~hdmoe_ray.optimizer.node_balance.milp.solve_subproblem`); status ``heuristic``.
+   aggregated groups (:func:`~hdmoe_ray.optimizer.node_balance.milp.solve_subproblem`, a node limit per
+   step); status ``heuristic``.
 
-The bound is the best of the closed-form bound (:func:`~hdmoe_ray.optimizer.node_balance.problem.lower_bound_s`) and,
-when the whole MILP ran, HiGHS's dual bound; ``gap = (objective - bound) / objective``.
+The bound (:func:`~hdmoe_ray.optimizer.node_balance.problem.lower_bound_s`) is computed first; the search
+stops as soon as a candidate is within ``stop_gap`` of it (``early_stop``: on 16x16 and 32x32 meshes the
+hottest expert's frequency fixes the comm term and the first candidates are there). When the whole MILP
+ran, HiGHS's dual bound may raise it; ``gap = (objective - bound) / objective``.
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ class NodeBalanceReport:
     lns_improvements: int
     heuristic_objective_s: float
     time_capped: bool = False  # the time limit cut the (count-bounded) search short
+    early_stop: bool = False  # a candidate came within stop_gap of the bound: the search ended there
+    stop_gap: float = 0.0
+    bound_wall_s: float = 0.0  # the closed-form bound
+    heuristic_wall_s: float = 0.0  # warm starts, target sweep, local search, iterated local search
+    milp_wall_s: float = 0.0  # the whole MILP or the neighbourhood search on HiGHS
+    heuristic_moves: int = 0  # local-search moves made
+    heuristic_ils_rounds: int = 0
+    warm_start_objective_s: float | None = None  # the best feasible warm start as given (None: none was)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -64,28 +77,40 @@ class NodeBalanceReport:
 def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_limit_s: float,
                  mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.25,
                  lns_clusters: int = 3, lns_steps: int = 60, lns_stall_steps: int = 25,
-                 lns_capped_stall_steps: int = 3,
+                 lns_capped_stall_steps: int = 3, lns_node_limit: int = 50, lns_step_time_s: float = 1.0,
+                 stop_gap: float = 1e-3,
                  warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, NodeBalanceReport]:
     """Solve one layer's NodeBalance; returns P [E, C] (loads within the cap) and the report.
 
     Args:
-        time_limit_s: wall-clock budget for the whole solve (StrategyConfig.milp_time_limit_s).
+        time_limit_s: wall-clock cap for the whole solve (StrategyConfig.milp_time_limit_s); the work is
+            bounded by counts, so the cap only binds on a slow machine (``time_capped`` in the report).
         mip_gap: relative MIP gap at which HiGHS stops (StrategyConfig.milp_gap).
         exact_max_pairs: run the whole MILP when experts x clusters is at most this.
-        lns_steps: at most this many neighbourhood steps (the work is fixed by counts, so the same seed
-            gives the same result; the time limit only caps it, ``time_capped`` in the report).
+        lns_steps: at most this many neighbourhood steps.
         lns_stall_steps: stop the neighbourhood search after this many steps without improvement.
-        lns_capped_stall_steps: ... or after this many consecutive steps that used up their HiGHS time
-            limit without improvement (neighbourhoods too large to close at this size).
+        lns_capped_stall_steps: ... or after this many consecutive steps that hit HiGHS's node limit
+            without improvement (neighbourhoods too large to close at this size).
+        lns_node_limit: branch-and-bound nodes per neighbourhood step (a count: deterministic);
+            ``lns_step_time_s`` caps a step's wall time as well, a safety net for a loaded machine.
+        stop_gap: stop searching once ``(objective - bound) / objective <= stop_gap`` (a proven
+            near-optimum; on 16x16 and 32x32 meshes the first candidates are there).
+        warm_starts: share matrices [E, C] to start from (the balanced EP placement, a previous layer's
+            or a neighbouring configuration's solution); the result is never worse than a feasible one.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
+    bound = lower_bound_s(problem)
+    t_bound = time.perf_counter()
+    stop_below = bound / (1.0 - stop_gap) if 0.0 <= stop_gap < 1.0 else -np.inf
     heur_budget = max(0.05, heuristic_share_of_time * time_limit_s)
-    share, info = heuristic_share(problem, rng, time_budget_s=heur_budget, warm_starts=warm_starts)
+    share, info = heuristic_share(problem, rng, time_budget_s=heur_budget, warm_starts=warm_starts,
+                                  stop_below_s=stop_below)
+    t_heur = time.perf_counter()
     best = evaluate_share(problem, share)
     heuristic_obj = best.objective_s
-    bound = lower_bound_s(problem)
     status, steps, gains = "heuristic", 0, 0
+    early = best.objective_s <= stop_below
     if problem.num_experts * problem.num_clusters <= exact_max_pairs:
         res = solve_full(problem, time_limit_s=max(deadline - time.perf_counter(), 1e-3), mip_gap=mip_gap,
                          cutoff_s=best.objective_s)
@@ -98,6 +123,8 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             status, bound = "optimal", best.objective_s
         elif np.isfinite(res.bound_s):
             bound = max(bound, min(res.bound_s, best.objective_s))
+    elif early:
+        pass  # within stop_gap of the bound already: nothing left worth a neighbourhood search
     elif problem.num_clusters < 2 * lns_clusters:
         # A neighbourhood of lns_clusters clusters would be most of the program, which HiGHS does not
         # close within the per-layer limit at this size (DeepSeek-V2-Lite, 10 TFLOPS / 25 GB/s: on 1x2 two
@@ -107,11 +134,10 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
     else:
         stall = capped_stall = 0
         while (steps < lns_steps and stall < lns_stall_steps and capped_stall < lns_capped_stall_steps
-               and time.perf_counter() < deadline - 0.02):
-            step_limit = min(1.0, deadline - time.perf_counter())
-            step_start = time.perf_counter()
-            cand = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap, step_limit)
-            capped = time.perf_counter() - step_start >= 0.9 * step_limit
+               and best.objective_s > stop_below and time.perf_counter() < deadline - 0.02):
+            step_limit = min(lns_step_time_s, deadline - time.perf_counter())
+            cand, capped = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap, step_limit,
+                                     lns_node_limit)
             steps += 1
             if cand is not None and _feasible(problem, cand):
                 cost = evaluate_share(problem, cand)
@@ -120,17 +146,23 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
                     gains += 1
                     continue
             stall += 1
-            # HiGHS ran out of its step limit without a better answer: the neighbourhoods are too large
-            # to close here (2x4 and 4x4 DeepSeek-V2-Lite: 1 s steps, no gain in 5 of 6 sampled layers)
+            # HiGHS hit its node limit without a better answer: the neighbourhoods are too large to close
+            # here (2x4 and 4x4 DeepSeek-V2-Lite: steps that never improved kept every layer at its cap)
             capped_stall = capped_stall + 1 if capped else 0
+        early = early or best.objective_s <= stop_below
     check_share(problem, share)
     gap = max(0.0, (best.objective_s - bound) / best.objective_s) if best.objective_s > 0 else 0.0
+    end = time.perf_counter()
+    warm = info["warm_start_objectives_s"]
     report = NodeBalanceReport(
         layer=problem.layer, status=status, objective_s=best.objective_s, t_comp_s=best.t_comp_s,
-        t_comm_s=best.t_comm_s, bound_s=bound, gap=gap, wall_s=time.perf_counter() - t0,
+        t_comm_s=best.t_comm_s, bound_s=bound, gap=gap, wall_s=end - t0,
         num_groups=problem.num_groups, num_groups_kept=problem.num_groups, num_groups_pruned=0,
         prune_bound_s=0.0, lns_steps=steps, lns_improvements=gains, heuristic_objective_s=heuristic_obj,
-        time_capped=bool(info["time_capped"] or time.perf_counter() >= deadline))
+        time_capped=bool(info["time_capped"] or end >= deadline), early_stop=bool(early), stop_gap=stop_gap,
+        bound_wall_s=t_bound - t0, heuristic_wall_s=t_heur - t_bound, milp_wall_s=end - t_heur,
+        heuristic_moves=int(info["moves"]), heuristic_ils_rounds=int(info["ils_rounds"]),
+        warm_start_objective_s=min(warm) if warm else None)
     return share, report
 
 
@@ -149,8 +181,11 @@ def _normalised(share: np.ndarray) -> np.ndarray:
 
 
 def _lns_step(problem: NodeBalanceProblem, share: np.ndarray, incumbent_s: float, rng: np.random.Generator,
-              num_clusters: int, mip_gap: float, time_limit_s: float) -> np.ndarray | None:
-    """Free every expert on a few clusters and re-solve them exactly; None when nothing better is found."""
+              num_clusters: int, mip_gap: float, time_limit_s: float,
+              node_limit: int | None = None) -> tuple[np.ndarray | None, bool]:
+    """Free every expert on a few clusters and re-solve them exactly.
+
+    Returns the candidate (None when nothing better is found) and whether HiGHS stopped at a limit."""
     cost = evaluate_share(problem, share)
     c_all = problem.num_clusters
     picks = {int(np.argmax(cost.load)), int(np.argmax(cost.touch))}
@@ -166,10 +201,11 @@ def _lns_step(problem: NodeBalanceProblem, share: np.ndarray, incumbent_s: float
     load_fixed = float(cost.load[outside].max()) if outside.size else 0.0
     touch_fixed = float(cost.touch[outside].max()) if outside.size else 0.0
     res = solve_subproblem(problem, free, clusters.size, rest, load_fixed=load_fixed, touch_fixed=touch_fixed,
-                           time_limit_s=time_limit_s, mip_gap=mip_gap, cutoff_s=incumbent_s)
+                           time_limit_s=time_limit_s, mip_gap=mip_gap, cutoff_s=incumbent_s, node_limit=node_limit)
+    capped = res.status == "time_limit"
     if res.share is None:
-        return None
+        return None, capped
     out = share.copy()
     out[np.ix_(free, clusters)] = res.share
     out = rebalance_share(problem, _normalised(out))
-    return out
+    return out, capped

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hdmoe_ray.optimizer.node_balance.incidence import support_counts
 from hdmoe_ray.optimizer.node_balance.problem import SUPPORT_EPS, NodeBalanceProblem
 
 
@@ -42,8 +43,7 @@ class PlacementState:
         st.share /= st.share.sum(axis=1, keepdims=True)
         st.load = problem.expert_freq @ st.share
         st.held = st.share.sum(axis=0)
-        support = (st.share > 0).astype(np.int16)
-        st.count = (problem.members.astype(np.int16) @ support).astype(np.int16)
+        st.count = support_counts(problem.incidence, st.share > 0)
         st.touch = problem.group_freq @ (st.count > 0)
         return st
 
@@ -54,6 +54,13 @@ class PlacementState:
         """[C] increase of touch_c if ``expert`` gained a share on c (0 where it already has one)."""
         gi = self.groups_of[expert]
         return self.problem.group_freq[gi] @ (self.count[gi, :] == 0)
+
+    def piece_losses(self, piece_expert: np.ndarray, piece_cluster: np.ndarray) -> np.ndarray:
+        """[pieces] decrease of touch on the piece's cluster if its expert left it (sparse, exact)."""
+        inc = self.problem.incidence
+        groups, clusters, piece = inc.piece_pairs(piece_expert, piece_cluster)
+        last = self.problem.group_freq[groups] * (self.count[groups, clusters] == 1)
+        return np.bincount(piece, weights=last, minlength=np.asarray(piece_expert).size)
 
     def touch_loss(self, expert: int, cluster: int) -> float:
         """Decrease of touch_c if ``expert`` lost its whole share on ``cluster``."""
@@ -90,4 +97,4 @@ class PlacementState:
 
 def expert_groups(problem: NodeBalanceProblem) -> tuple[np.ndarray, ...]:
     """Per expert, the indices of the groups that contain it."""
-    return tuple(np.flatnonzero(problem.members[:, i]) for i in range(problem.num_experts))
+    return problem.incidence.groups_per_expert()
