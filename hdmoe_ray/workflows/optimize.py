@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from functools import partial
 from pathlib import Path
 
 from hdmoe_ray.config.schemas import RunConfig
@@ -54,12 +53,12 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
 
         eval_map_fn = None
         if fanout == "ray":
-            from hdmoe_ray.ray_runtime import ray_map
+            from hdmoe_ray.ray_runtime import RayBatchMap, ray_map
 
             def map_fn(fn, items):
                 return ray_map(fn, items, address=run.engine.address, progress=progress)
             if run.strategy.link_balance_batch_size > 1:  # LinkBalance's batches as Ray tasks too
-                eval_map_fn = partial(ray_map, address=run.engine.address)
+                eval_map_fn = RayBatchMap(run.engine.address)
         else:
             def map_fn(fn, items):
                 items = list(items)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 
 import pytest
 
@@ -53,7 +52,7 @@ def test_batches_are_fanned_out_only_under_ray(tmp_path, monkeypatch, fanout, q,
 @pytest.mark.ray
 @pytest.mark.xdist_group("ray")
 def test_layers_and_their_batches_as_nested_ray_tasks_equal_serial(ray_session):
-    from hdmoe_ray.ray_runtime import ray_map
+    from hdmoe_ray.ray_runtime import RayBatchMap, ray_map
 
     run = tiny_run(*SMALL, "strategy=hdmoe", "strategy.link_balance_batch_size=3")
     inputs = prepare_inputs(run)
@@ -61,6 +60,6 @@ def test_layers_and_their_batches_as_nested_ray_tasks_equal_serial(ray_session):
               batch_size=run.workload.batch_size, seed=run.seed, network=run.network, gamma=1.0)
     groups, layer_ids = inputs.groups[:2], inputs.trace.layer_ids[:2]
     serial = optimize_model(groups, layer_ids, **kw)
-    fanned = optimize_model(groups, layer_ids, map_fn=ray_map, eval_map_fn=partial(ray_map), **kw)
+    fanned = optimize_model(groups, layer_ids, map_fn=ray_map, eval_map_fn=RayBatchMap(), **kw)
     assert [lo.comm_s for lo in fanned.layers] == [lo.comm_s for lo in serial.layers]
     assert [lo.link_balance["values_s"] for lo in fanned.layers] == [lo.link_balance["values_s"] for lo in serial.layers]

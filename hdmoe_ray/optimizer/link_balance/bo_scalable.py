@@ -74,9 +74,17 @@ def gp_swap_scalable(ev, rng: np.random.Generator, traffic: PairTraffic, *, batc
                     break
                 cur, cur_acq = nb[j], float(nb_acq[j])
                 moved += 1
+        q = min(batch_size, ev.left)
+        for _ in range(q - 1):  # chained batch: swaps of the previous pick join the pool of the next one
+            k = int(np.argmax(np.concatenate(acq_all)))
+            prev = np.vstack(cand_p)[k] if np.isfinite(np.concatenate(acq_all)[k]) else base
+            a, b = _draw_swaps(rng, c, max(num_swaps // 2, 1), weights)
+            nb, nb_f = _swapped(prev, a, b), traffic.swap_features(prev, a, b)
+            cand_p.append(nb)
+            cand_f.append(nb_f)
+            acq_all.append(np.where([ev.seen(p) for p in nb], -np.inf, acq_fn(nb_f / feat_ref)))
         pool_p, pool_f, pool_a = np.vstack(cand_p), np.vstack(cand_f), np.concatenate(acq_all)
-        chosen = _pick(ev, gp, pool_p, pool_f / feat_ref, pool_a, float(score.max()),
-                       min(batch_size, ev.left), rng, c, seed=rounds)
+        chosen = _pick(ev, gp, pool_p, pool_f / feat_ref, pool_a, float(score.max()), q, rng, c, seed=rounds)
         ev.evaluate_batch(chosen, map_fn)
         perms.extend(chosen)
         feats.extend(traffic.features(np.asarray(chosen)))

@@ -93,7 +93,8 @@ class Evaluator:
             if key not in self.cache and key not in keys and len(fresh) < self.left:
                 keys.add(key)
                 fresh.append(p)
-        values = list((map_fn or map)(self.objective, fresh)) if fresh else []
+        # one placement gains nothing from a map_fn that ships it elsewhere (a Ray task costs ~ms)
+        values = list((map_fn if map_fn is not None and len(fresh) > 1 else map)(self.objective, fresh))
         for p, v in zip(fresh, values):
             self._record(p, p.tobytes(), float(v))
         return [self.cache.get(p.tobytes(), float("nan")) for p in perms]

@@ -108,10 +108,11 @@ def test_warm_placements_are_evaluated_first():
 def test_batches_as_ray_tasks_give_the_same_result(ray_session):
     from functools import partial
 
-    from hdmoe_ray.ray_runtime import ray_map
+    from hdmoe_ray.ray_runtime import RayBatchMap, ray_map
 
     cm, work, share = problem()
     objective, traffic = comm_objective(cm, work, share), cluster_traffic(cm, work, share)
     one = search(objective, traffic, "gp_swap", True, batch_size=3, evaluations=15)
     fanned = search(objective, traffic, "gp_swap", True, batch_size=3, evaluations=15, map_fn=partial(ray_map))
-    assert one.values_s == fanned.values_s
+    batched = search(objective, traffic, "gp_swap", True, batch_size=3, evaluations=15, map_fn=RayBatchMap())
+    assert one.values_s == fanned.values_s == batched.values_s
