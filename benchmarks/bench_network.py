@@ -19,7 +19,6 @@ import tempfile
 import time
 
 import numpy as np
-from hdmoe_ray.network.volumes import expected_group_volume_bytes
 
 from hdmoe_ray.core.groups import group_table
 from hdmoe_ray.hardware.mesh import Mesh
@@ -28,7 +27,7 @@ from hdmoe_ray.network.flow import simulate_flow
 from hdmoe_ray.network.gamma import fit_gamma_on_trace
 from hdmoe_ray.network.proxy_batch import comm_proxy_batch_s, proxy_table
 from hdmoe_ray.network.random_mappings import random_ep_share
-from hdmoe_ray.network.traffic import all_to_all_messages
+from hdmoe_ray.network.traffic import all_to_all_messages, group_volume_bytes
 from hdmoe_ray.workload.loader import load_trace
 
 TRACE, MESH_X, MESH_Y, BATCH, HIDDEN, BYTES_PER_ELEMENT, LINK_BYTES_PER_S = (
@@ -93,7 +92,7 @@ def main() -> None:
     trace = load_trace(TRACE, use_cache=False)
     tables = [group_table(trace.expert_ids[layer], trace.num_experts) for layer in range(trace.num_layers)]
     members = [t.membership() for t in tables]
-    volumes = [expected_group_volume_bytes(t.freq, BATCH, HIDDEN, BYTES_PER_ELEMENT) for t in tables]
+    volumes = [group_volume_bytes(t.freq * BATCH, HIDDEN, BYTES_PER_ELEMENT) for t in tables]
     groups = np.array([t.num_groups for t in tables])
     mesh = Mesh(MESH_X, MESH_Y)
     share = random_ep_share(trace.num_experts, mesh.num_nodes, rng)

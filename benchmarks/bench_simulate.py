@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from hdmoe_ray.config.loading import compose_run_config
-from hdmoe_ray.simulation.simulator import prepare_inputs, simulate_strategies
+from hdmoe_ray.simulation.simulator import prepare_inputs
 from hdmoe_ray.strategies.registry import default_strategy_config
+from hdmoe_ray.workflows.results import simulate_strategies
 from hdmoe_ray.workflows.simulate import run_simulate
 
 
