@@ -106,7 +106,7 @@ def test_neighbourhood_search_stops_after_steps_that_hit_their_limit(monkeypatch
 
     def capped_step(problem, share, incumbent_s, rng, num_clusters, mip_gap, time_limit_s, node_limit):
         calls.append(node_limit)
-        return None, True  # what a neighbourhood HiGHS cannot close within its limit looks like
+        return None, True, 10  # what a neighbourhood HiGHS cannot close within its limit looks like
 
     monkeypatch.setattr(solve, "_lns_step", capped_step)
     run = tiny_run(**{"hardware.mesh_x": 4, "hardware.mesh_y": 4})

@@ -4,7 +4,7 @@ The program min a*max load + 2b*max touch trades compute balance against the num
 group touches. For a grid of load targets T in [e/C, cap] the search builds a placement with loads <= T
 (:func:`~hdmoe_ray.optimizer.node_balance.local_search.greedy_fill`), improves its touch by local search, then re-solves the
 shares on the chosen supports by a small LP (``min max_c load_c``: splitting within the supports is
-free for the comm term). Warm starts (:mod:`~hdmoe_ray.optimizer.node_balance.warm`) come first. The best
+free for the comm term); warm starts (:mod:`~hdmoe_ray.optimizer.node_balance.warm`) follow. The best
 is then refined by a fixed number of rounds of iterated local search (the time budget only caps it), unless
 a candidate is already within the stop gap of the bound. Every candidate is scored with the exact objective
 (all groups).
@@ -75,34 +75,32 @@ def _score(problem: NodeBalanceProblem, share: np.ndarray) -> tuple[float, np.nd
 def heuristic_share(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_budget_s: float,
                     num_targets: int = 10, ils_rounds: int = 12, warm_starts: tuple[np.ndarray, ...] = (),
                     stop_below_s: float = -np.inf) -> tuple[np.ndarray, dict]:
-    """Best share matrix of the warm starts, the target sweep and ``ils_rounds`` rounds of iterated local search.
+    """Best share matrix of the target sweep, the warm starts and ``ils_rounds`` rounds of iterated local search.
 
     The work is fixed by the counts (same seed, same result); ``time_budget_s`` only caps it on a slow
     machine (``info["time_capped"]`` says so). ``warm_starts`` (share matrices: a balanced EP placement, a
-    previous solution) come first: each feasible one is a candidate as it is, and each (repaired to the caps
-    when needed, :mod:`~hdmoe_ray.optimizer.node_balance.warm`) starts a local search. The search stops as
-    soon as a candidate reaches ``stop_below_s`` (a proven near-optimum: the bound over 1 - stop gap).
+    previous solution): each feasible one is a candidate as it is (so the result is never worse), and each,
+    repaired to the caps when needed (:mod:`~hdmoe_ray.optimizer.node_balance.warm`), starts a local search
+    after the target sweep's. The search stops as soon as a candidate reaches ``stop_below_s`` (a proven
+    near-optimum: the bound over 1 - stop gap), a feasible warm start included.
     """
     t0 = time.perf_counter()
     deadline = t0 + time_budget_s
     groups_of = expert_groups(problem)
     order = np.argsort(-problem.expert_freq, kind="stable")
     targets = load_targets(problem, num_targets)
+    warm_starts = tuple(clean_warm_start(problem, w) for w in warm_starts)
+    as_given = [(evaluate_share(problem, w).objective_s, w) for w in warm_starts if is_feasible(problem, w)]
+    warm_best = min(as_given, key=lambda item: item[0]) if as_given else (np.inf, None)
     best_obj, best_share, best_target = np.inf, None, float(targets[-1])
-    tried, warm_objs, moves = [], [], 0
-    starts = [(None, w) for w in warm_starts] + [(float(t), None) for t in targets]
+    tried, moves = [], 0
+    starts = [(float(t), None) for t in targets] + [(None, w) for w in warm_starts]
     for target, warm in starts:
-        if best_obj <= stop_below_s:
+        if min(best_obj, warm_best[0]) <= stop_below_s:
             break
         if warm is None:
             st = greedy_fill(PlacementState.empty(problem, groups_of), target, order)
         else:
-            warm = clean_warm_start(problem, warm)
-            if is_feasible(problem, warm):
-                obj = evaluate_share(problem, warm).objective_s
-                warm_objs.append(obj)
-                if obj < best_obj:
-                    best_obj, best_share, best_target = obj, warm, float((problem.expert_freq @ warm).max())
             st = PlacementState.from_share(problem, rebalance_share(problem, warm), groups_of)
             if not repair_caps(st):
                 continue
@@ -112,6 +110,9 @@ def heuristic_share(problem: NodeBalanceProblem, rng: np.random.Generator, *, ti
         tried.append((target, obj))
         if obj < best_obj:
             best_obj, best_share, best_target = obj, share, target
+    if warm_best[0] < best_obj:  # a warm start as given beats every search so far (or stopped it)
+        best_obj, best_share = warm_best
+        best_target = float((problem.expert_freq @ best_share).max())
     rounds = 0
     current = best_share
     while rounds < ils_rounds and best_obj > stop_below_s and time.perf_counter() < deadline:
@@ -123,5 +124,5 @@ def heuristic_share(problem: NodeBalanceProblem, rng: np.random.Generator, *, ti
         if obj < best_obj - 1e-15:
             best_obj, best_share, current = obj, share, share
     return best_share, {"targets": tried, "ils_rounds": rounds, "best_target": best_target, "moves": moves,
-                        "warm_start_objectives_s": warm_objs, "heuristic_s": time.perf_counter() - t0,
-                        "time_capped": time.perf_counter() >= deadline}
+                        "warm_start_objectives_s": [obj for obj, _ in as_given],
+                        "heuristic_s": time.perf_counter() - t0, "time_capped": time.perf_counter() >= deadline}

@@ -76,12 +76,16 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
     """Improve ``state`` in place by relocations and swaps out of the most-touched clusters.
 
     Returns the number of moves made. Loads stay <= max(target_load, current max load) and memory caps hold.
-    A swap's two new touches are evaluated sparsely (exact): with i leaving a and j arriving,
-    ``touch_a' = touch_a - loss(i, a) + [j new on a] * sum_{g ∋ j} f_g [count[g, a] - [i ∈ g] = 0]`` for every
-    j at once (one pass over the group-expert pairs), and ``touch_b'`` likewise from the groups of i only.
+    A swap's two new touches are evaluated sparsely (exact). With i leaving a and j arriving,
+    ``touch_a' = touch_a - loss(i, a) + [j new on a] * (Z_a[j] + sum_{g ∋ i, j} f_g [count[g, a] = 1])``, where
+    ``Z_a[j] = sum_{g ∋ j} f_g [count[g, a] = 0]`` is one pass over the group-expert pairs per source cluster
+    (groups holding i are on a, so they are not in Z_a); and with j leaving b and i arriving,
+    ``touch_b' = touch_b - loss(j, b) + [i new on b] * (gain_i[b] + sum_{g ∋ i, j} f_g [count[g, b] = 1])``.
+    The co-occurrence sums run over the groups of i and their other members only (|g_i| x k).
     """
     p = state.problem
-    f, fg, members, inc = p.expert_freq, p.group_freq, p.members, p.incidence
+    f, fg, inc = p.expert_freq, p.group_freq, p.incidence
+    num_e = p.num_experts
     mem = np.inf if p.max_experts_per_cluster is None else p.max_experts_per_cluster
     cap = max(target_load, float(state.load.max()))
     moves = 0
@@ -89,23 +93,25 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
         ref = float(state.touch.max())
         terms = _lse_terms(state.touch, ref)
         best = (-1e-12 * float(terms.sum()), None)
-        pieces_e, pieces_c = np.nonzero(state.share > 0)
+        pieces_e, pieces_c = np.nonzero(state.share > 0)  # sorted by expert
+        piece_ptr = np.searchsorted(pieces_e, np.arange(num_e + 2))  # pieces of expert j: [ptr[j], ptr[j+1])
         s_p = state.share[pieces_e, pieces_c]
         q_p = s_p * f[pieces_e]
         loss_p = state.piece_losses(pieces_e, pieces_c)
         load_p, held_p = state.load[pieces_c], state.held[pieces_c]
         for a in np.argsort(-state.touch)[:num_sources]:
             a = int(a)
+            z_a = inc.per_expert_sum(fg * (state.count[:, a] == 0))
             for i in np.flatnonzero(state.share[:, a] > 0):
                 i = int(i)
                 s_i = float(state.share[i, a])
                 q_i = s_i * f[i]
-                gi = state.groups_of[i]
                 new_a = state.touch[a] - state.touch_loss(i, a)
                 # relocate (i, a) -> b, all b at once
                 ok = (state.load + q_i <= cap + _FEAS) & (state.held + s_i <= mem + _FEAS)
                 ok[a] = False
-                new_b = state.touch + state.touch_gain(i)
+                gain_i = state.touch_gain(i)
+                new_b = state.touch + gain_i
                 delta = (_lse_terms(new_b, ref) - terms) + (np.exp((new_a - ref) / TAU) - terms[a])
                 delta = np.where(ok & _changed(state.touch[a], state.touch, new_a, new_b), delta, np.inf)
                 b = int(np.argmin(delta))
@@ -119,10 +125,11 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
                 if k.size == 0:
                     continue
                 pj, pb = pieces_e[k], pieces_c[k]
-                free_a = fg * ((state.count[:, a] - members[:, i]) == 0)  # groups off a once i left
-                touch_a = new_a + np.where(state.share[pj, a] <= 0, inc.per_expert_sum(free_a)[pj], 0.0)
-                free_b = (state.count[np.ix_(gi, pb)] - members[np.ix_(gi, pj)]) == 0  # [|g_i|, pieces]
-                gain_b = np.where(state.share[i, pb] <= 0, fg[gi] @ free_b, 0.0)
+                co_g, co_j = _co_members(inc, state.groups_of[i], i)
+                co_a = np.bincount(co_j, weights=fg[co_g] * (state.count[co_g, a] == 1), minlength=num_e + 1)
+                touch_a = new_a + np.where(state.share[pj, a] <= 0, z_a[pj] + co_a[pj], 0.0)
+                co_b = _co_piece_sums(state, co_g, co_j, piece_ptr, pieces_c, fg)
+                gain_b = np.where(state.share[i, pb] <= 0, gain_i[pb] + co_b[k], 0.0)
                 touch_b = state.touch[pb] - loss_p[k] + gain_b
                 delta = (_lse_terms(touch_a, ref) - terms[a]) + (_lse_terms(touch_b, ref) - terms[pb])
                 delta = np.where(_changed(state.touch[a], state.touch[pb], touch_a, touch_b), delta, np.inf)
@@ -134,6 +141,23 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
         _apply(state, best[1])
         moves += 1
     return moves
+
+
+def _co_members(inc, groups_i: np.ndarray, expert: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (group g, expert j) with g a group of ``expert`` and j another member of g."""
+    others = inc.group_members[groups_i]
+    keep = (others != expert) & (others < inc.num_experts)
+    return np.broadcast_to(groups_i[:, None], others.shape)[keep], others[keep]
+
+
+def _co_piece_sums(state: PlacementState, co_g: np.ndarray, co_j: np.ndarray, piece_ptr: np.ndarray,
+                   pieces_c: np.ndarray, fg: np.ndarray) -> np.ndarray:
+    """[pieces]: for each piece (j, b), sum of f_g over the (g, j) pairs with count[g, b] = 1 (j alone of g on b)."""
+    lengths = piece_ptr[co_j + 1] - piece_ptr[co_j]
+    pair = np.repeat(np.arange(co_j.size), lengths)
+    piece = piece_ptr[co_j][pair] + (np.arange(pair.size) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    g = co_g[pair]
+    return np.bincount(piece, weights=fg[g] * (state.count[g, pieces_c[piece]] == 1), minlength=pieces_c.size)
 
 
 def _apply(state: PlacementState, move: tuple) -> None:

@@ -52,7 +52,13 @@ def group_classes(members: np.ndarray, group_freq: np.ndarray, free: np.ndarray)
     sub, w = sub[keep], group_freq[keep]
     if sub.shape[0] == 0:
         return np.zeros((0, free.size), dtype=bool), np.zeros(0)
-    uniq, inv = np.unique(sub, axis=0, return_inverse=True)
+    nf = free.size
+    if nf <= 62:  # rows as integer keys, first column most significant: the same order as unique on rows
+        keys = sub.astype(np.int64) @ (np.int64(1) << np.arange(nf - 1, -1, -1, dtype=np.int64))
+        ukeys, inv = np.unique(keys, return_inverse=True)
+        uniq = ((ukeys[:, None] >> np.arange(nf - 1, -1, -1, dtype=np.int64)) & 1).astype(bool)
+    else:
+        uniq, inv = np.unique(sub, axis=0, return_inverse=True)
     return uniq.astype(bool), np.bincount(inv.ravel(), weights=w, minlength=uniq.shape[0])
 
 

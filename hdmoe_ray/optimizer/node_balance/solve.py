@@ -77,7 +77,8 @@ class NodeBalanceReport:
 def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_limit_s: float,
                  mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.25,
                  lns_clusters: int = 3, lns_steps: int = 60, lns_stall_steps: int = 25,
-                 lns_capped_stall_steps: int = 3, lns_node_limit: int = 50, lns_step_time_s: float = 1.0,
+                 lns_capped_stall_steps: int = 3, lns_stall_rows: int = 12_000, lns_node_limit: int = 50,
+                 lns_step_time_s: float = 1.0,
                  stop_gap: float = 1e-3,
                  warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, NodeBalanceReport]:
     """Solve one layer's NodeBalance; returns P [E, C] (loads within the cap) and the report.
@@ -89,8 +90,11 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         exact_max_pairs: run the whole MILP when experts x clusters is at most this.
         lns_steps: at most this many neighbourhood steps.
         lns_stall_steps: stop the neighbourhood search after this many steps without improvement.
-        lns_capped_stall_steps: ... or after this many consecutive steps that hit HiGHS's node limit
-            without improvement (neighbourhoods too large to close at this size).
+        lns_capped_stall_steps: ... or after this many steps since the last improvement that hit HiGHS's
+            node (or time) limit (neighbourhoods too large to close at this size).
+        lns_stall_rows: ... or once the steps since the last improvement solved this many MILP rows in all
+            (a count that scales with the neighbourhoods: 150-400 rows a step on 4x8 DeepSeek-V2-Lite, whose
+            gains came up to 9,700 rows apart; 1,000-2,500 on 4x4, 700-800 on 4x8 DeepSeek-V3).
         lns_node_limit: branch-and-bound nodes per neighbourhood step (a count: deterministic);
             ``lns_step_time_s`` caps a step's wall time as well, a safety net for a loaded machine.
         stop_gap: stop searching once ``(objective - bound) / objective <= stop_gap`` (a proven
@@ -132,23 +136,26 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         # per layer): keep the heuristic's answer and report its gap to the bound.
         status = "heuristic_small_mesh"
     else:
-        stall = capped_stall = 0
+        stall = capped_stall = stall_rows = 0
         while (steps < lns_steps and stall < lns_stall_steps and capped_stall < lns_capped_stall_steps
-               and best.objective_s > stop_below and time.perf_counter() < deadline - 0.02):
+               and stall_rows < lns_stall_rows and best.objective_s > stop_below
+               and time.perf_counter() < deadline - 0.02):
             step_limit = min(lns_step_time_s, deadline - time.perf_counter())
-            cand, capped = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap, step_limit,
-                                     lns_node_limit)
+            cand, capped, rows = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap,
+                                           step_limit, lns_node_limit)
             steps += 1
             if cand is not None and _feasible(problem, cand):
                 cost = evaluate_share(problem, cand)
                 if cost.objective_s < best.objective_s * (1 - 1e-9):
-                    share, best, stall, capped_stall = cand, cost, 0, 0
+                    share, best, stall, capped_stall, stall_rows = cand, cost, 0, 0, 0
                     gains += 1
                     continue
+            stall_rows += rows
             stall += 1
-            # HiGHS hit its node limit without a better answer: the neighbourhoods are too large to close
-            # here (2x4 and 4x4 DeepSeek-V2-Lite: steps that never improved kept every layer at its cap)
-            capped_stall = capped_stall + 1 if capped else 0
+            # HiGHS hit its limit without a better answer: the neighbourhoods are too large to close here
+            # (2x4 and 4x4 DeepSeek-V2-Lite: such steps, interleaved with quick ones that proved nothing
+            # better exists, kept layers at their 10 s cap); counted since the last gain, not reset between
+            capped_stall += int(capped)
         early = early or best.objective_s <= stop_below
     check_share(problem, share)
     gap = max(0.0, (best.objective_s - bound) / best.objective_s) if best.objective_s > 0 else 0.0
@@ -182,10 +189,11 @@ def _normalised(share: np.ndarray) -> np.ndarray:
 
 def _lns_step(problem: NodeBalanceProblem, share: np.ndarray, incumbent_s: float, rng: np.random.Generator,
               num_clusters: int, mip_gap: float, time_limit_s: float,
-              node_limit: int | None = None) -> tuple[np.ndarray | None, bool]:
+              node_limit: int | None = None) -> tuple[np.ndarray | None, bool, int]:
     """Free every expert on a few clusters and re-solve them exactly.
 
-    Returns the candidate (None when nothing better is found) and whether HiGHS stopped at a limit."""
+    Returns the candidate (None when nothing better is found), whether HiGHS stopped at a limit and the
+    rows of the neighbourhood's program."""
     cost = evaluate_share(problem, share)
     c_all = problem.num_clusters
     picks = {int(np.argmax(cost.load)), int(np.argmax(cost.touch))}
@@ -204,8 +212,8 @@ def _lns_step(problem: NodeBalanceProblem, share: np.ndarray, incumbent_s: float
                            time_limit_s=time_limit_s, mip_gap=mip_gap, cutoff_s=incumbent_s, node_limit=node_limit)
     capped = res.status == "time_limit"
     if res.share is None:
-        return None, capped
+        return None, capped, res.num_rows
     out = share.copy()
     out[np.ix_(free, clusters)] = res.share
     out = rebalance_share(problem, _normalised(out))
-    return out, capped
+    return out, capped, res.num_rows
