@@ -19,6 +19,8 @@ NodeBalance's (``--share nodebalance``, gamma ``--gamma``).
 3. ``parallel``: ``gp_swap`` with q placements per round (``--batch-sizes``), evaluated in this process and
    as Ray tasks on a local Ray of 2 CPUs: wall time, the result (the same for both), and a projection for N
    workers from the measured per-evaluation and per-round search costs.
+4. ``warm`` (only when asked: ``--sections warm``): NodeBalance + LinkBalance per layer under ``--warm-from``
+   (e.g. ``hardware.link_gbps=25``), then under the run's configuration cold and warm-started from it.
 Print ``uptime`` with the figures: the machine is shared.
 """
 
@@ -30,6 +32,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -78,9 +81,7 @@ class Timed:
 
 
 def setup(args):
-    run = compose_run_config(["model=deepseek_v3", "hardware=hdmoe_5t_50g", f"hardware.mesh_x={args.mesh}",
-                              f"hardware.mesh_y={args.mesh}", "strategy=hdmoe", "profile=paper",
-                              f"network={args.network}", f"workload.batch_size={args.batch}", "tracking=none"])
+    run = compose_run_config(run_overrides(args))
     trace = resolve_trace(run.model, run.workload, run.seed)
     groups = whole_trace_groups(trace)
     picks = sorted(set(np.linspace(0, len(groups) - 1, args.layers).round().astype(int).tolist()))
@@ -90,7 +91,9 @@ def setup(args):
     layers = []
     for k in picks:
         work = expected_workload(groups[k], trace.layer_ids[k], args.batch)
-        layers.append((trace.layer_ids[k], work, layer_share(args, run, groups[k], trace.layer_ids[k])))
+        share = layer_share(args, run, groups[k], trace.layer_ids[k]) if args.sections != "warm" else None
+        layers.append((trace.layer_ids[k], work, share))
+    args.groups = {trace.layer_ids[k]: groups[k] for k in picks}
     return run, mesh, cm, layers
 
 
@@ -228,6 +231,58 @@ def section_parallel(args, mesh, cm, layers) -> dict:
     return out
 
 
+def section_warm(args, run, layers) -> dict:
+    """Each layer optimised (NodeBalance + gp_swap) under ``--warm-from`` (a Hydra override: another batch
+    size or hardware point), then under the run's configuration cold, warm-started from the first, and
+    warm-started with only ``--warm-evaluations`` LinkBalance evaluations: layer time (compute + comm),
+    wall, and the evaluations LinkBalance needs to reach the cold run's final comm."""
+    from hdmoe_ray.optimizer.layer import optimize_layer
+
+    source_run = compose_run_config(run_overrides(args) + [args.warm_from])
+
+    def optimise(r, evaluations, warm=None):
+        strategy = replace(r.strategy, milp_time_limit_s=args.nb_time_limit, link_balance_evaluations=evaluations,
+                           link_balance_initial_points=min(args.initial, evaluations))
+        return optimize_layer(groups, layer_id, model=r.model, hardware=r.hardware, profile=r.profile,
+                              strategy=strategy, batch_size=r.workload.batch_size, gamma=args.gamma, seed=args.seed,
+                              network=r.network, warm=warm)
+
+    print(f"\n== warm start from {args.warm_from} ({load_average()})")
+    rows = []
+    for layer_id, _, _ in layers:
+        groups = args.groups[layer_id]
+        start_map = optimise(source_run, args.evaluations).layer_mapping()
+        cold = optimise(run, args.evaluations)
+        warm = optimise(run, args.evaluations, start_map)
+        short = optimise(run, args.warm_evaluations, start_map)
+        start = warm.link_balance["warm_start"]
+        trace = np.asarray(warm.link_balance["trace_s"]) if "trace_s" in warm.link_balance else np.array([])
+        reach = int(np.argmax(trace <= cold.comm_s)) + 1 if (trace <= cold.comm_s).any() else None
+        cold_trace = np.asarray(cold.link_balance["trace_s"])
+        row = {"layer": int(layer_id), "cold_us": (cold.compute_s + cold.comm_s) * 1e6,
+               "warm_us": (warm.compute_s + warm.comm_s) * 1e6, "short_us": (short.compute_s + short.comm_s) * 1e6,
+               "start_us": (start["warm_compute_s"] + start["warm_comm_s"]) * 1e6, "kept_warm": start["kept_warm"],
+               "cold_reach": int(np.argmax(cold_trace <= cold.comm_s)) + 1, "warm_reach": reach,
+               "cold_wall_s": cold.wall_s, "warm_wall_s": warm.wall_s, "short_wall_s": short.wall_s,
+               "cold_lb_s": cold.link_balance["wall_s"], "short_lb_s": short.link_balance.get("wall_s", 0.0)}
+        rows.append(row)
+        print(f"  layer {layer_id}: compute+comm us: start {row['start_us']:.1f}, cold {row['cold_us']:.1f}, warm "
+              f"{row['warm_us']:.1f}, warm with {args.warm_evaluations} evaluations {row['short_us']:.1f} (start "
+              f"kept: {row['kept_warm']}); LinkBalance reaches the cold comm after {row['warm_reach']} evaluations "
+              f"(cold: its best after {row['cold_reach']}); wall s: cold {row['cold_wall_s']:.1f}, warm "
+              f"{row['warm_wall_s']:.1f}, short {row['short_wall_s']:.1f} (LinkBalance {row['cold_lb_s']:.1f} / "
+              f"{row['short_lb_s']:.1f})", flush=True)
+    for key in ("warm_us", "short_us", "start_us"):
+        print(f"  mean {key[:-3]} / cold layer time: {np.mean([r[key] / r['cold_us'] for r in rows]):.4f}")
+    return {"rows": rows, "warm_from": args.warm_from}
+
+
+def run_overrides(args) -> list[str]:
+    return ["model=deepseek_v3", "hardware=hdmoe_5t_50g", f"hardware.mesh_x={args.mesh}", f"hardware.mesh_y={args.mesh}",
+            "strategy=hdmoe", "profile=paper", f"network={args.network}", f"workload.batch_size={args.batch}",
+            "tracking=none"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mesh", type=int, default=16)
@@ -244,6 +299,9 @@ def main() -> None:
     ap.add_argument("--batch-sizes", default="1,4")
     ap.add_argument("--dense", action="store_true", help="also time the dense features (16x16: 250 MB)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warm-from", default="hardware.link_gbps=25",
+                    help="warm section: the neighbouring configuration (a Hydra override)")
+    ap.add_argument("--warm-evaluations", type=int, default=20, help="warm section: the short warm run's budget")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     t0 = time.perf_counter()
@@ -258,8 +316,11 @@ def main() -> None:
         out["methods"] = section_methods(replace_args(args), mesh, cm, layers)
     if "parallel" in sections:
         out["parallel"] = section_parallel(args, mesh, cm, layers)
+    if "warm" in sections:
+        out["warm"] = section_warm(args, run, layers)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s ({load_average()})")
     if args.json:
+        out["args"].pop("groups", None)
         Path(args.json).write_text(json.dumps(out, indent=1, default=str))
 
 

@@ -25,7 +25,7 @@ from hdmoe_ray.optimizer.link_balance.sparse_traffic import PairTraffic
 
 
 def gp_swap_scalable(ev, rng: np.random.Generator, traffic: PairTraffic, *, batch_size: int = 1, map_fn=None,
-                     region: bool = True, num_random: int = 4, num_swaps: int = 128, hot_links: int = 16,
+                     region: bool = True, num_random: int = 2, num_swaps: int = 128, hot_links: int = 16,
                      climb_starts: int = 2, climb_steps: int = 3, climb_sample: int = 32, fit_steps_first: int = 30,
                      fit_steps: int = 6, refit_every: int = 6) -> dict:
     """Run the scalable ``gp_swap`` until the evaluator's budget is spent (see the module docstring)."""
@@ -48,9 +48,9 @@ def gp_swap_scalable(ev, rng: np.random.Generator, traffic: PairTraffic, *, batc
         base_loads = traffic.loads(base)
         weights = traffic.hot_clusters(base, hot_links, base_loads) if region else None
         cand_p, cand_f = [], []
-        a, b = _draw_swaps(rng, c, num_swaps, weights)
-        cand_p.append(_swapped(base, a, b))
-        cand_f.append(traffic.swap_features(base, a, b, base_loads))
+        sa, sb = _draw_swaps(rng, c, num_swaps, weights)
+        cand_p.append(_swapped(base, sa, sb))
+        cand_f.append(traffic.swap_features(base, sa, sb, base_loads))
         if num_random:
             rand = np.asarray([rng.permutation(c) for _ in range(num_random)])
             cand_p.append(rand)
@@ -58,12 +58,13 @@ def gp_swap_scalable(ev, rng: np.random.Generator, traffic: PairTraffic, *, batc
         acq = acq_fn(np.vstack(cand_f) / feat_ref)
         seen = np.array([ev.seen(p) for p in np.vstack(cand_p)])
         acq_all = [np.where(seen, -np.inf, acq)]
-        starts = np.vstack(cand_p)[np.argsort(-acq_all[0], kind="stable")[:climb_starts]]
-        for start in starts:
-            cur, cur_acq = start, float(acq_fn(traffic.features(start[None]) / feat_ref)[0])
+        for i in np.argsort(-acq_all[0], kind="stable")[:climb_starts]:
+            cur, cur_acq = np.vstack(cand_p)[i], float(acq_all[0][i])
+            # loads of the start: one swap away from the base's, or (a random start) walked in full
+            cur_loads = traffic.swap_loads(base, base_loads, sa[i], sb[i]) if i < sa.size else traffic.loads(cur)
             for _ in range(climb_steps):
                 a, b = _draw_swaps(rng, c, climb_sample, weights)
-                nb, nb_f = _swapped(cur, a, b), traffic.swap_features(cur, a, b)
+                nb, nb_f = _swapped(cur, a, b), traffic.swap_features(cur, a, b, cur_loads)
                 nb_acq = acq_fn(nb_f / feat_ref)
                 nb_acq = np.where([ev.seen(p) for p in nb], -np.inf, nb_acq)
                 cand_p.append(nb)
@@ -72,6 +73,7 @@ def gp_swap_scalable(ev, rng: np.random.Generator, traffic: PairTraffic, *, batc
                 j = int(np.argmax(nb_acq))
                 if not nb_acq[j] > cur_acq:
                     break
+                cur_loads = traffic.swap_loads(cur, cur_loads, a[j], b[j])
                 cur, cur_acq = nb[j], float(nb_acq[j])
                 moved += 1
         q = min(batch_size, ev.left)

@@ -17,6 +17,7 @@ of the most loaded links: the congested region whose swaps the scalable search p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numba import njit
@@ -25,6 +26,7 @@ from hdmoe_ray.network.xy import link_of_table
 
 NUM_FEATURES = 5
 TOP_K = 16
+TOP_WORST = 64  # pairs of largest message x hops kept in order per base placement
 
 
 @njit(cache=True, inline="always")
@@ -110,8 +112,8 @@ def _move(scratch, perm, q, a, b, pa, pb, src, dst, w, mesh_x, link_of):
 
 
 @njit(cache=True)
-def _swap_features(perm, loads, total, worst_desc, src, dst, w, big, is_relevant, out_ptr, out_idx, in_ptr,
-                   in_idx, swaps_a, swaps_b, mesh_x, link_of, k):
+def _swap_features(perm, loads, total, worst_desc, relevant, src, dst, w, big, is_relevant, out_ptr, out_idx,
+                   in_ptr, in_idx, swaps_a, swaps_b, mesh_x, link_of, k):
     n = swaps_a.shape[0]
     out = np.empty((n, 5), np.float64)
     scratch = np.empty_like(loads)
@@ -137,13 +139,34 @@ def _swap_features(perm, loads, total, worst_desc, src, dst, w, big, is_relevant
                 byte_hops += dh * w[q]
                 if is_relevant[q]:
                     worst = max(worst, _hops(s1, d1, mesh_x) * big[q])
-        for q in worst_desc:  # the largest unmoved pair: the first of the base order not touching a or b
+        found = False
+        for q in worst_desc:  # the largest unmoved pair: the first of the base's top ones not touching a or b
             if src[q] != a and src[q] != b and dst[q] != a and dst[q] != b:
                 worst = max(worst, _hops(perm[src[q]], perm[dst[q]], mesh_x) * big[q])
+                found = True
                 break
+        if not found:  # every top pair touches a or b: scan them all
+            for q in relevant:
+                if src[q] != a and src[q] != b and dst[q] != a and dst[q] != b:
+                    worst = max(worst, _hops(perm[src[q]], perm[dst[q]], mesh_x) * big[q])
         out[t, 0], out[t, 1], out[t, 2] = _top_stats(scratch, top)
         out[t, 3] = byte_hops
         out[t, 4] = worst
+    return out
+
+
+@njit(cache=True)
+def _swap_loads(perm, loads, a, b, src, dst, w, out_ptr, out_idx, in_ptr, in_idx, mesh_x, link_of):
+    """The loads after swapping clusters a and b (only their pairs re-routed)."""
+    out = loads.copy()
+    pa, pb = perm[a], perm[b]
+    for c in (a, b):
+        for j in range(out_ptr[c], out_ptr[c + 1]):
+            _move(out, perm, out_idx[j], a, b, pa, pb, src, dst, w, mesh_x, link_of)
+        for j in range(in_ptr[c], in_ptr[c + 1]):
+            q = in_idx[j]
+            if src[q] != a and src[q] != b:
+                _move(out, perm, q, a, b, pa, pb, src, dst, w, mesh_x, link_of)
     return out
 
 
@@ -219,6 +242,12 @@ class PairTraffic:
     def _link_of(self) -> np.ndarray:
         return link_of_table(self.mesh_x, self.mesh_y)
 
+    @cached_property
+    def _is_relevant(self) -> np.ndarray:
+        out = np.zeros(self.src.size, dtype=np.bool_)
+        out[self.relevant] = True
+        return out
+
     @property
     def _k(self) -> int:
         return max(1, min(TOP_K, self.num_links))
@@ -243,13 +272,18 @@ class PairTraffic:
         rel = self.relevant
         s, d = perm[self.src[rel]], perm[self.dst[rel]]
         worst = self.big[rel] * (np.abs(s % self.mesh_x - d % self.mesh_x) + np.abs(s // self.mesh_x - d // self.mesh_x))
-        worst_desc = rel[np.argsort(-worst, kind="stable")]
-        is_rel = np.zeros(self.src.size, dtype=np.bool_)
-        is_rel[rel] = True
-        return _swap_features(perm, loads, float(loads.sum()), worst_desc, self.src, self.dst, self.bytes, self.big,
-                              is_rel, self.out_ptr, self.out_idx, self.in_ptr, self.in_idx,
+        top = np.argpartition(-worst, TOP_WORST - 1)[:TOP_WORST] if worst.size > TOP_WORST else np.arange(worst.size)
+        worst_desc = rel[top[np.argsort(-worst[top], kind="stable")]]
+        return _swap_features(perm, loads, float(loads.sum()), worst_desc, rel, self.src, self.dst, self.bytes,
+                              self.big, self._is_relevant, self.out_ptr, self.out_idx, self.in_ptr, self.in_idx,
                               np.ascontiguousarray(swaps_a, dtype=np.int64),
                               np.ascontiguousarray(swaps_b, dtype=np.int64), self.mesh_x, self._link_of, self._k)
+
+    def swap_loads(self, perm: np.ndarray, loads: np.ndarray, a: int, b: int) -> np.ndarray:
+        """float64 [L]: the loads of ``perm`` with clusters a and b swapped, from ``perm``'s loads."""
+        return _swap_loads(np.ascontiguousarray(perm, dtype=np.int64), loads, int(a), int(b), self.src, self.dst,
+                           self.bytes, self.out_ptr, self.out_idx, self.in_ptr, self.in_idx, self.mesh_x,
+                           self._link_of)
 
     def hot_clusters(self, perm: np.ndarray, num_links: int, loads: np.ndarray | None = None) -> np.ndarray:
         """float64 [C]: bytes each cluster sends or receives across the ``num_links`` most loaded links."""

@@ -66,11 +66,12 @@ def test_a_batch_holds_distinct_unseen_placements_and_the_budget_is_kept():
     assert res.best_s == min(res.values_s) and res.extra["batch_size"] == 4
 
 
-@pytest.mark.parametrize(("method", "scalable"), CASES + [("anneal", None)])
-def test_q1_is_the_sequential_search_on_the_simulators_cost(method, scalable):
+@pytest.mark.parametrize(("method", "scalable", "profile"),
+                         [(m, s, "paper") for m, s in CASES + [("anneal", None)]] + [("gp_swap", False, "physical")])
+def test_q1_is_the_sequential_search_on_the_simulators_cost(method, scalable, profile):
     """The default (q = 1, no map_fn, fast objective) gives exactly what the unchanged path gives: the
     simulator's layer_cost as a plain function, evaluated one placement at a time."""
-    cm, work, share = problem("physical", "flow")
+    cm, work, share = problem(profile, "flow")
     traffic = cluster_traffic(cm, work, share)
 
     def reference(perm):

@@ -42,15 +42,17 @@ def layer(seed: int = 0):
     return groups, (whole, split, even)
 
 
-def cost_model(profile: str, network: str) -> LayerCostModel:
-    run = tiny_run(f"profile={profile}", f"network={network}", **{"hardware.mesh_x": 4, "hardware.mesh_y": 3})
+def cost_model(profile: str, network: str, *extra: str) -> LayerCostModel:
+    run = tiny_run(f"profile={profile}", f"network={network}", *extra, **{"hardware.mesh_x": 4, "hardware.mesh_y": 3})
     return LayerCostModel.from_configs(run.model, run.hardware, run.profile, run.network, 64, MESH, seed=3)
 
 
 @pytest.mark.parametrize("network", ["flow", "des"])
 @pytest.mark.parametrize("profile", ["paper", "physical"])  # random_member_lowest_node / largest_share
-def test_permutation_cost_equals_layer_cost_exactly(profile, network):
-    cm = cost_model(profile, network)
+@pytest.mark.parametrize("extra", [(), ("profile.hop_latency=true", "network.chunk_bytes=700")])
+def test_permutation_cost_equals_layer_cost_exactly(profile, network, extra):
+    cm = cost_model(profile, network, *extra)
+    assert cm.hop_latency_s > 0 or not extra
     groups, shares = layer()
     work = expected_layer_workload(groups, 5, 64)
     rng = np.random.default_rng(1)
@@ -64,6 +66,19 @@ def test_permutation_cost_equals_layer_cost_exactly(profile, network):
             for name in ("src", "dst", "size_bytes", "group"):
                 np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
             assert cost(perm) == cm.layer_cost(work, mapping).comm_s  # bit for bit
+
+
+def test_the_flow_shortcut_falls_back_to_every_link_when_many_can_be_the_busiest(monkeypatch):
+    from hdmoe_ray.optimizer.link_balance import flow_exact
+
+    cm = cost_model("paper", "flow")
+    groups, shares = layer(3)
+    work = expected_layer_workload(groups, 1, 64)
+    cost = PermutationCost(cm, work, shares[0])
+    assert cost.fast_flow
+    monkeypatch.setattr(flow_exact, "MAX_CANDIDATES", 0)
+    for perm in np.random.default_rng(6).permutation(np.tile(np.arange(MESH.num_nodes), (4, 1)), axis=1):
+        assert cost(perm) == cm.layer_cost(work, LayerMapping(shares[0], perm)).comm_s
 
 
 def test_permutation_cost_pickles_without_the_mesh_caches():
@@ -102,6 +117,8 @@ def test_swap_features_equal_the_features_of_the_swapped_placements():
     swapped = np.repeat(base[None], 30, axis=0)
     swapped[np.arange(30), a], swapped[np.arange(30), b] = base[b], base[a]
     np.testing.assert_allclose(pairs.swap_features(base, a, b), pairs.features(swapped), rtol=1e-9)
+    np.testing.assert_allclose(pairs.swap_loads(base, pairs.loads(base), a[0], b[0]), pairs.loads(swapped[0]),
+                               rtol=1e-9, atol=1e-12)
 
 
 def test_hot_clusters_are_the_ones_whose_traffic_crosses_the_busiest_links():
