@@ -14,7 +14,9 @@ generates the trace, calibrates gamma, then runs ``optimize_layer`` on ``--layer
 - NodeBalance: its report's ``bound_wall_s``, ``heuristic_wall_s`` (warm starts, target sweep, local search,
   iterated local search) and ``milp_wall_s`` (HiGHS: the whole MILP or the neighbourhood search);
 - LinkBalance: objective set-up, the evaluations (simulated all-to-all of a permutation, counted), GP fits,
-  acquisition (LogEI), congestion features, the traffic matrix, and the rest of its loop;
+  acquisition (LogEI), congestion features and link loads (dense or sparse encodings, swap re-routing),
+  the traffic matrix, and the rest of its loop (candidate generation, bookkeeping, the first layer's
+  torch import);
 - the rest of ``optimize_layer`` (the problem, the cost model, the final compute cost).
 
 It prints a table per mesh (seconds per layer, mean over the sampled layers) and the whole-model projection
@@ -65,6 +67,10 @@ TIMED = [
     ("lb_acq", "hdmoe_ray.gpbo.surrogate", "LogEI.__call__"),
     ("lb_features", "hdmoe_ray.optimizer.link_balance.encoding", "ClusterTraffic.features"),
     ("lb_features", "hdmoe_ray.optimizer.link_balance.sparse_traffic", "PairTraffic.features"),
+    ("lb_features", "hdmoe_ray.optimizer.link_balance.sparse_traffic", "PairTraffic.swap_features"),
+    ("lb_features", "hdmoe_ray.optimizer.link_balance.sparse_traffic", "PairTraffic.swap_loads"),
+    ("lb_features", "hdmoe_ray.optimizer.link_balance.sparse_traffic", "PairTraffic.loads"),
+    ("lb_features", "hdmoe_ray.optimizer.link_balance.sparse_traffic", "PairTraffic.hot_clusters"),
 ]
 ROWS = [  # (key, label, what it is inside)
     ("nb_bound", "NodeBalance bound", "nb"),
@@ -74,7 +80,7 @@ ROWS = [  # (key, label, what it is inside)
     ("lb_eval", "LinkBalance evaluations", "lb"),
     ("lb_gp_fit", "LinkBalance GP fit", "lb"),
     ("lb_acq", "LinkBalance acquisition (LogEI)", "lb"),
-    ("lb_features", "LinkBalance congestion features", "lb"),
+    ("lb_features", "LinkBalance features + link loads", "lb"),
     ("lb_other", "LinkBalance other", "lb"),
     ("lb_traffic", "traffic matrix (for gp_swap)", "layer"),
     ("lb_setup", "LinkBalance objective set-up", "layer"),
@@ -89,6 +95,7 @@ class StageTimer:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self._undo: list = []
+        self._active: dict[str, int] = defaultdict(int)
 
     def install(self) -> list[str]:
         missing = []
@@ -108,10 +115,14 @@ class StageTimer:
 
     def _wrap(self, label: str, fn):
         def timed(*args, **kwargs):
+            if self._active[label]:  # nested in a call already timed under this label
+                return fn(*args, **kwargs)
+            self._active[label] += 1
             t = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self._active[label] -= 1
                 self.seconds[label] += time.perf_counter() - t
                 self.calls[label] += 1
         timed.__wrapped__ = fn
@@ -191,11 +202,12 @@ def bench_mesh(args, mesh: str, timer: StageTimer) -> dict:
     mean = {key: float(np.mean([r["stages"][key] for r in rows])) for key in rows[0]["stages"]}
     per_layer = mean["layer"]
     projected = trace_s + gamma_s + n * per_layer / args.workers
+    projected_cpu = trace_s + gamma_s + n * mean["cpu"] / args.workers  # the layers on idle cores
     load1 = os.getloadavg()
     out = {"model": run.model.name, "mesh": mesh, "hardware": args.hardware, "batch_size": args.batch_size,
            "network": args.network, "profile": args.profile, "num_layers": n, "layers_timed": len(rows),
            "trace_s": trace_s, "gamma_s": gamma_s, "gamma": cal.fit.gamma, "per_layer_s": mean,
-           "projected_model_s": projected, "workers": args.workers, "load_before": load0[0],
+           "projected_model_s": projected, "projected_model_cpu_s": projected_cpu, "workers": args.workers, "load_before": load0[0],
            "load_after": load1[0], "rows": rows}
     print_table(out)
     return out
@@ -213,7 +225,8 @@ def print_table(out: dict) -> None:
     print(f"whole model ({n} layers, {out['workers']} workers): {out['trace_s']:.1f} + {out['gamma_s']:.1f} + "
           f"{n} x {mean['layer']:.2f} / {out['workers']} = {out['projected_model_s']:.0f} s "
           f"({out['projected_model_s'] / 60:.1f} min); load average {out['load_before']:.2f} -> "
-          f"{out['load_after']:.2f}", flush=True)
+          f"{out['load_after']:.2f}; from CPU time (idle cores): {out['projected_model_cpu_s']:.0f} s "
+          f"({out['projected_model_cpu_s'] / 60:.1f} min)", flush=True)
 
 
 def run_cli(args, mesh: str) -> dict:
