@@ -149,6 +149,7 @@ def section_methods(args, mesh, cm, layers) -> dict:
     names = [m for m in args.methods.split(",") if m]
     best = {m: [] for m in names}
     wall = {m: [] for m in names}
+    cpu = {m: [] for m in names}
     evals = {m: [] for m in names}
     print(f"\n== methods at {args.evaluations} evaluations ({args.initial} random starts), "
           f"{len(layers)} layers ({load_average()})")
@@ -159,11 +160,12 @@ def section_methods(args, mesh, cm, layers) -> dict:
         for name in names:
             method, scalable, opts = METHODS[name]
             timed = Timed(objective)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             res = link_balance(timed, mesh, method=method, evaluations=args.evaluations, initial_points=args.initial,
                                rng=np.random.default_rng([args.seed, layer_id, 12]), traffic=traffic,
                                scalable=scalable, bo_options=opts)
             wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
             evals[name].append(timed.seconds)
             best[name].append(res.best_s)
             row.append(f"{name} {res.best_s * 1e6:.2f} us {wall[name][-1]:.1f} s")
@@ -173,12 +175,12 @@ def section_methods(args, mesh, cm, layers) -> dict:
     for name in names:
         v = np.asarray(best[name])
         summary[name] = {"vs_random": float(np.mean(v / base)), "beats_random": float(np.mean(v < base - 1e-15)),
-                         "wall_s_per_layer": float(np.mean(wall[name])),
+                         "wall_s_per_layer": float(np.mean(wall[name])), "cpu_s_per_layer": float(np.mean(cpu[name])),
                          "eval_s_per_layer": float(np.mean(evals[name])), "best_us": (v * 1e6).tolist()}
         s = summary[name]
         print(f"  {name:>16}: comm {s['vs_random']:.3f}x random search, beats it on {s['beats_random'] * 100:.0f}% "
-              f"of layers; {s['wall_s_per_layer']:.2f} s per layer, of which evaluations "
-              f"{s['eval_s_per_layer']:.2f} s")
+              f"of layers; {s['wall_s_per_layer']:.2f} s per layer ({s['cpu_s_per_layer']:.2f} s CPU), of which "
+              f"evaluations {s['eval_s_per_layer']:.2f} s")
     return summary
 
 
