@@ -22,35 +22,11 @@ from functools import cached_property
 import numpy as np
 from numba import njit
 
-from hdmoe_ray.network.xy import link_of_table
+from hdmoe_ray.network.xy import link_of_table, route_add
 
 NUM_FEATURES = 5
 TOP_K = 16
 TOP_WORST = 64  # pairs of largest message x hops kept in order per base placement
-
-
-@njit(cache=True, inline="always")
-def _route_add(loads, s, d, w, mesh_x, link_of):
-    """loads[l] += w over the XY route from node s to node d."""
-    x, y = s % mesh_x, s // mesh_x
-    tx, ty = d % mesh_x, d // mesh_x
-    node = s
-    while x < tx:
-        loads[link_of[node, 0]] += w
-        node += 1
-        x += 1
-    while x > tx:
-        loads[link_of[node, 1]] += w
-        node -= 1
-        x -= 1
-    while y < ty:
-        loads[link_of[node, 2]] += w
-        node += mesh_x
-        y += 1
-    while y > ty:
-        loads[link_of[node, 3]] += w
-        node -= mesh_x
-        y -= 1
 
 
 @njit(cache=True, inline="always")
@@ -62,7 +38,7 @@ def _hops(s, d, mesh_x):
 def _loads(perm, src, dst, w, mesh_x, link_of, num_links):
     loads = np.zeros(num_links, np.float64)
     for p in range(src.shape[0]):
-        _route_add(loads, perm[src[p]], perm[dst[p]], w[p], mesh_x, link_of)
+        route_add(loads, perm[src[p]], perm[dst[p]], w[p], mesh_x, link_of)
     return loads
 
 
@@ -106,8 +82,8 @@ def _move(scratch, perm, q, a, b, pa, pb, src, dst, w, mesh_x, link_of):
     s0, d0 = perm[s], perm[d]
     s1 = pb if s == a else (pa if s == b else s0)
     d1 = pb if d == a else (pa if d == b else d0)
-    _route_add(scratch, s0, d0, -w[q], mesh_x, link_of)
-    _route_add(scratch, s1, d1, w[q], mesh_x, link_of)
+    route_add(scratch, s0, d0, -w[q], mesh_x, link_of)
+    route_add(scratch, s1, d1, w[q], mesh_x, link_of)
     return _hops(s1, d1, mesh_x) - _hops(s0, d0, mesh_x), s1, d1
 
 
