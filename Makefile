@@ -32,7 +32,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not cluster"
-	$(BIN)/python -m pytest -q -p no:xdist -m cluster --durations=10 tests/cluster
+	$(BIN)/python -m pytest -q -n 0 -m cluster --durations=10 tests/cluster
 
 test-fast: $(STAMP)
 	$(BIN)/lint-imports
