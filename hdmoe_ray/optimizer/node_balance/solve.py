@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.optimizer.node_balance.heuristic import heuristic_share, rebalance_share
 from hdmoe_ray.optimizer.node_balance.milp import solve_full, solve_subproblem
 from hdmoe_ray.optimizer.node_balance.problem import (
@@ -37,6 +36,7 @@ from hdmoe_ray.optimizer.node_balance.problem import (
     evaluate_share,
     lower_bound_s,
 )
+from hdmoe_ray.optimizer.node_balance.warm import is_feasible
 
 NB_STATUSES = ("optimal", "time_limit", "heuristic")
 
@@ -119,7 +119,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         res = solve_full(problem, time_limit_s=max(deadline - time.perf_counter(), 1e-3), mip_gap=mip_gap,
                          cutoff_s=best.objective_s)
         status = "optimal" if res.status == "optimal" else "time_limit"
-        if res.share is not None and _feasible(problem, cand := _normalised(res.share)):
+        if res.share is not None and is_feasible(problem, cand := _normalised(res.share)):
             cost = evaluate_share(problem, cand)
             if cost.objective_s < best.objective_s:
                 share, best = cand, cost
@@ -144,7 +144,7 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             cand, capped, rows = _lns_step(problem, share, best.objective_s, rng, lns_clusters, mip_gap,
                                            step_limit, lns_node_limit)
             steps += 1
-            if cand is not None and _feasible(problem, cand):
+            if cand is not None and is_feasible(problem, cand):
                 cost = evaluate_share(problem, cand)
                 if cost.objective_s < best.objective_s * (1 - 1e-9):
                     share, best, stall, capped_stall, stall_rows = cand, cost, 0, 0, 0
@@ -171,15 +171,6 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
         heuristic_moves=int(info["moves"]), heuristic_ils_rounds=int(info["ils_rounds"]),
         warm_start_objective_s=min(warm) if warm else None)
     return share, report
-
-
-def _feasible(problem: NodeBalanceProblem, share: np.ndarray) -> bool:
-    """A solver's answer is taken only if it passes the same checks as the result (tolerances)."""
-    try:
-        check_share(problem, share)
-    except MappingError:
-        return False
-    return True
 
 
 def _normalised(share: np.ndarray) -> np.ndarray:
