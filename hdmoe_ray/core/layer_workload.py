@@ -8,6 +8,7 @@ tokens (:mod:`hdmoe_ray.simulation.steps`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +32,23 @@ class LayerWorkload:
     members: np.ndarray
     group_tokens: np.ndarray
     expert_tokens: np.ndarray
+
+    @cached_property
+    def member_csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """``members`` as a CSR (:func:`membership_csr`), built on first use and kept with the workload
+        (read-only): every mapping simulated on this workload reuses it instead of scanning [G, E] again."""
+        return membership_csr(self.members)
+
+
+def membership_csr(members_bool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The groups' members as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's in expert id
+    order (read-only arrays)."""
+    rows, cols = np.nonzero(members_bool)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=members_bool.shape[0]))]).astype(np.int64)
+    experts = cols.astype(np.int64)
+    ptr.setflags(write=False)
+    experts.setflags(write=False)
+    return ptr, experts
 
 
 def layer_workload_from_tokens(layer_id: int, groups: GroupTable, group_tokens: np.ndarray) -> LayerWorkload:

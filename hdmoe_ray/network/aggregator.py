@@ -26,11 +26,14 @@ Numba passes over the groups (no BLAS: a threaded matmul stalls the process on a
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit
 
 from hdmoe_ray.core import random_streams
 from hdmoe_ray.core.errors import MappingError
+from hdmoe_ray.core.layer_workload import membership_csr
 
 _TIE_SCALE = 1e5  # work is compared after rounding to 1e-5
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing (2^64 / golden ratio)
@@ -39,10 +42,14 @@ RANDOM_MEMBER_LOWEST_NODE = "random_member_lowest_node"
 AGGREGATOR_RULES = (LARGEST_SHARE, RANDOM_MEMBER_LOWEST_NODE)
 
 
+@lru_cache(maxsize=64)
 def expert_hashes(num_experts: int) -> np.ndarray:
-    """uint64 [E]: a multiplicative hash per expert; a group's hash is their (wrapping) sum >> 7."""
+    """uint64 [E]: a multiplicative hash per expert; a group's hash is their (wrapping) sum >> 7.
+    Computed once per E (read-only: every layer of every simulate call shares it)."""
     ids = np.arange(1, num_experts + 1, dtype=np.uint64)
-    return (ids * _HASH_MULTIPLIER) >> np.uint64(20)
+    out = (ids * _HASH_MULTIPLIER) >> np.uint64(20)
+    out.setflags(write=False)
+    return out
 
 
 @njit(cache=True)
@@ -170,7 +177,9 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
     mark = np.zeros(num_nodes, np.bool_)
     touched = np.empty(num_nodes, np.int64)
     hold_ptr = np.zeros(num_groups + 1, np.int64)
-    cap = max(ptr[-1], 16)
+    cap = 0  # at most every member's holders (a node holding two members of g counts once)
+    for q in range(mptr[num_groups]):
+        cap += ptr[midx[q] + 1] - ptr[midx[q]]
     hold_nodes = np.empty(cap, np.int64)
     agg = np.zeros(num_groups, np.int64)
     for g in range(num_groups):
@@ -189,19 +198,21 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
                     mark[d] = True
                     touched[n_touched] = d
                     n_touched += 1
-        held = np.sort(touched[:n_touched])
         start = hold_ptr[g]
-        if start + n_touched > hold_nodes.shape[0]:
-            grown = np.empty(max(2 * hold_nodes.shape[0], start + n_touched), np.int64)
-            grown[:start] = hold_nodes[:start]
-            hold_nodes = grown
-        hold_nodes[start:start + n_touched] = held
+        # the holders in node id order, by insertion (a group has few; no per-group allocation)
+        for q in range(n_touched):
+            d = touched[q]
+            k = start + q
+            while k > start and hold_nodes[k - 1] > d:
+                hold_nodes[k] = hold_nodes[k - 1]
+                k -= 1
+            hold_nodes[k] = d
         hold_ptr[g + 1] = start + n_touched
         if largest_share:
             best = -1.0
             n_tied = 0
-            for q in range(n_touched):
-                d = held[q]
+            for q in range(start, start + n_touched):
+                d = hold_nodes[q]
                 w = np.floor(work[d] * tie_scale + 0.5)
                 work[d] = w
                 if w > best:
@@ -213,8 +224,8 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
                 agg[g] = -1 if n_members > 0 else 0
             else:
                 pick = np.int64((h >> np.uint64(7)) % np.uint64(n_tied))
-                for q in range(n_touched):
-                    d = held[q]
+                for q in range(start, start + n_touched):
+                    d = hold_nodes[q]
                     if work[d] == best:
                         if pick == 0:
                             agg[g] = d
@@ -241,11 +252,16 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
 
 
 def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
-                  seed: int = 0, layer_id: int = 0,
-                  node_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  seed: int = 0, layer_id: int = 0, node_rank: np.ndarray | None = None,
+                  member_csr: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Holders of every group as a CSR in node id order and its aggregator (the rules of
     :func:`aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
-    aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask."""
+    aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask.
+
+    ``member_csr``: ``members_bool`` as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's
+    experts in id order (``LayerWorkload.member_csr``, kept with the workload), to skip rebuilding it from
+    the [G, E] matrix on every call; None: built here."""
     if rule not in AGGREGATOR_RULES:
         raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
     members = np.ascontiguousarray(members_bool, dtype=bool)
@@ -255,10 +271,9 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
     ptr, nodes = _expert_nodes(share)
     num_experts = members.shape[1]
     salts = (member_salts(num_experts, seed, layer_id) if rule == RANDOM_MEMBER_LOWEST_NODE
-             else np.zeros(num_experts, np.uint64))
-    rows, cols = np.nonzero(members)  # members of each group in expert id order (CSR)
-    mptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=members.shape[0]))]).astype(np.int64)
-    hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, cols.astype(np.int64), share.shape[1], share, ptr,
+             else _zero_salts(num_experts))
+    mptr, midx = member_csr if member_csr is not None else membership_csr(members)
+    hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, midx, share.shape[1], share, ptr,
                                                       nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
                                                       rule == LARGEST_SHARE, rank)
     unplaced = np.flatnonzero(agg == -2)
@@ -295,10 +310,22 @@ def emit_csr_messages(hold_ptr, hold_nodes, agg, volume, order, node_lo, node_hi
     return src, group
 
 
+@lru_cache(maxsize=1024)
 def member_salts(num_experts: int, seed: int, layer_id: int) -> np.ndarray:
-    """uint64 [E]: the per-expert salts of ``random_member_lowest_node`` for one (seed, layer)."""
+    """uint64 [E]: the per-expert salts of ``random_member_lowest_node`` for one (seed, layer). Drawn once
+    per (E, seed, layer) and shared read-only: every simulate call of a run draws the same salts."""
     rng = random_streams.stream_for(seed, random_streams.AGGREGATOR, layer_id)
-    return rng.integers(0, np.iinfo(np.uint64).max, size=num_experts, dtype=np.uint64, endpoint=True)
+    out = rng.integers(0, np.iinfo(np.uint64).max, size=num_experts, dtype=np.uint64, endpoint=True)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _zero_salts(num_experts: int) -> np.ndarray:
+    """uint64 [E] zeros: the salts ``largest_share`` ignores (read-only, one per E)."""
+    out = np.zeros(num_experts, np.uint64)
+    out.setflags(write=False)
+    return out
 
 
 def _node_rank(node_rank: np.ndarray | None, num_nodes: int) -> np.ndarray:

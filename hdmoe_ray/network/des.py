@@ -20,7 +20,10 @@ reached, the arrival times of all its messages are final. A link's arrivals come
 (injected at its source, or over one of 4 incoming directions), each already in time order, so the link
 merges them by (time, id) and serves them FIFO; no global event heap. This gives exactly the event-driven
 result (checked against a literal window-list event loop in ``tests/network/test_des.py``) about 4x
-faster than a numba heap. Cost: O(sum of route lengths). Compiled with numba (``cache=True``).
+faster than a numba heap. Cost: O(sum of route lengths). Compiled with numba (``cache=True``): one call
+(``xy.des_whole_mesh``) chunks the messages, places the injected chunks on their first links in one O(n)
+pass (they all start at t = 0 and are numbered in message order, so index order is FIFO order), sweeps
+the links and returns per-message arrivals and per-link figures.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from functools import lru_cache
 import numpy as np
 
 from hdmoe_ray.hardware.mesh import Mesh
-from hdmoe_ray.network.loads import check_link_params, last_chunk_bytes
+from hdmoe_ray.network.loads import check_link_params
 from hdmoe_ray.network.result import NetworkResult
 from hdmoe_ray.network.traffic import Messages, node_traffic_bytes
-from hdmoe_ray.network.xy import ALL_DIRS, des_sweep, link_of_table
+from hdmoe_ray.network.xy import des_whole_mesh, link_of_table
 
 
 @lru_cache(maxsize=32)
@@ -57,20 +60,6 @@ def link_order(mesh: Mesh) -> np.ndarray:
     return _link_tables(mesh.mesh_x, mesh.mesh_y)[0]
 
 
-def message_entities(messages: Messages, link_bytes_per_s: float, chunk_bytes: float | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Entities (chunks) of the messages, numbered in message order with a message's chunks consecutive:
-    (message index int64 [N], chunk bytes float64 [N]); ``ceil(s / chunk)`` chunks, the last the rest."""
-    n_chunks, last = last_chunk_bytes(messages.size_bytes, chunk_bytes)
-    msg = np.repeat(np.arange(messages.num_messages, dtype=np.int64), n_chunks)
-    if chunk_bytes is None:
-        return msg, last
-    ends = np.cumsum(n_chunks) - 1
-    size = np.full(msg.size, float(chunk_bytes))
-    size[ends] = last
-    return msg, size
-
-
 def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chunk_bytes: float | None = None,
                  hop_latency_s: float = 0.0) -> NetworkResult:
     """Time one all-to-all phase with the link-level store-and-forward DES (see the module docstring).
@@ -89,24 +78,12 @@ def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chu
     """
     check_link_params(link_bytes_per_s, chunk_bytes, hop_latency_s)
     messages.check_nodes(mesh.num_nodes)
-    bw = float(link_bytes_per_s)
-    msg, size = message_entities(messages, bw, chunk_bytes)
-    ent_node = messages.src[msg].copy()
-    ent_t = np.zeros(msg.size)
-    busy_local, load_local, state = des_sweep(
-        mesh.mesh_x, mesh.mesh_y, 0, mesh.num_nodes, ALL_DIRS, True, ent_node, messages.dst[msg], ent_t,
-        size / bw, np.arange(msg.size, dtype=np.int64), size, float(hop_latency_s))
-    if np.any(state == 0):
+    finish, busy, load, complete = des_whole_mesh(
+        mesh.mesh_x, mesh.mesh_y, link_of_table(mesh.mesh_x, mesh.mesh_y), messages.src, messages.dst,
+        messages.size_bytes, 0.0 if chunk_bytes is None else float(chunk_bytes), float(link_bytes_per_s),
+        float(hop_latency_s))
+    if not complete:
         raise AssertionError("DES: an entity stopped before its destination on the whole mesh")
-    finish = np.zeros(messages.num_messages)
-    done = state == 1
-    np.maximum.at(finish, msg[done], ent_t[done])
-    link_of = link_of_table(mesh.mesh_x, mesh.mesh_y).ravel()
-    has = link_of >= 0
-    busy = np.zeros(mesh.num_links)
-    load = np.zeros(mesh.num_links)
-    busy[link_of[has]] = busy_local[has]
-    load[link_of[has]] = load_local[has]
     sent, received = node_traffic_bytes(messages, mesh.num_nodes)
     return NetworkResult(time_s=float(finish.max()) if finish.size else 0.0,
                          link_load_bytes=load, link_busy_s=busy,

@@ -86,7 +86,8 @@ def empty_messages() -> Messages:
 
 def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
                         node_share: np.ndarray, *, aggregator_rule: str = LARGEST_SHARE, seed: int = 0,
-                        layer_id: int = 0, node_rank: np.ndarray | None = None) -> Messages:
+                        layer_id: int = 0, node_rank: np.ndarray | None = None,
+                        member_csr: tuple[np.ndarray, np.ndarray] | None = None) -> Messages:
     """Dispatch messages: every holder of g sends ``group_volume_bytes[g]`` to g's aggregator.
 
     Args:
@@ -97,6 +98,7 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         aggregator_rule, seed, layer_id: who aggregates g (:func:`~hdmoe_ray.network.aggregator.group_holders`);
             seed and layer_id only seed the ``random_member_lowest_node`` draw, whose "lowest" node follows
             ``node_rank`` (each node's logical cluster id; None: node ids).
+        member_csr: ``members_bool`` as a CSR (``LayerWorkload.member_csr``), or None to build it here.
 
     Returns:
         Messages ordered by ascending size, then group, then source (see the module docstring).
@@ -108,7 +110,7 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
     if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
         raise TraceError("group_volume_bytes must be finite and non-negative")
     hold_ptr, hold_nodes, agg = group_holders(members, node_share, rule=aggregator_rule, seed=seed,
-                                              layer_id=layer_id, node_rank=node_rank)
+                                              layer_id=layer_id, node_rank=node_rank, member_csr=member_csr)
     by_size = np.argsort(volume, kind="stable")  # groups by size, then row
     # no self-messages, no empty groups
     src, g = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, by_size, 0, np.iinfo(np.int64).max)

@@ -144,6 +144,52 @@ def _sweep_rank(node, direction, mesh_x, mesh_y):
 
 
 @njit(cache=True)
+def _injected_in_index_order(first_link, ent_t, ent_key):
+    """True when the entities entering the set, taken in index order, are already in (time, key) order
+    with one time for all: every whole-mesh DES phase (all injected at t = 0, key = index)."""
+    seen = False
+    t0 = 0.0
+    last_key = 0
+    for e in range(first_link.shape[0]):
+        if first_link[e] < 0:
+            continue
+        if not seen:
+            seen, t0, last_key = True, ent_t[e], ent_key[e]
+        elif ent_t[e] != t0 or ent_key[e] < last_key:
+            return False
+        else:
+            last_key = ent_key[e]
+    return True
+
+
+@njit(cache=True)
+def _place_injected(records, cursor, first_link, ent_t, ent_key):
+    """Append every entity entering the set to the injected stream (slot 0) of its first link, each stream
+    in (time, key) order, ties by index (a stable sort). O(n) when index order already is that order
+    (:func:`_injected_in_index_order`), else three stable argsorts (key, then time, then link)."""
+    if _injected_in_index_order(first_link, ent_t, ent_key):
+        for e in range(first_link.shape[0]):
+            if first_link[e] >= 0:
+                s = first_link[e] * 5
+                records[cursor[s]] = e
+                cursor[s] += 1
+        return
+    inject = np.flatnonzero(first_link >= 0)
+    if inject.size:
+        t_in = ent_t[inject]
+        k_in = ent_key[inject]
+        l_in = first_link[inject]
+        order = np.argsort(k_in, kind="mergesort")
+        order = order[np.argsort(t_in[order], kind="mergesort")]
+        order = order[np.argsort(l_in[order], kind="mergesort")]
+        for q in order:
+            e = inject[q]
+            s = first_link[e] * 5
+            records[cursor[s]] = e
+            cursor[s] += 1
+
+
+@njit(cache=True)
 def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_dst, ent_t, ent_dur, ent_key,
               ent_size, hop_latency):
     """Serve entities over the links leaving nodes ``[node_lo, node_hi)`` in the ``allowed`` directions.
@@ -213,20 +259,7 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     start = counts  # stream s occupies start[s]:start[s + 1]
     cursor = start[:-1].copy()
     records = np.empty(start[-1], np.int32)
-    # injected streams (slot 0) in (time, key) order
-    inject = np.flatnonzero(first_link >= 0)
-    if inject.size:
-        t_in = ent_t[inject]
-        k_in = ent_key[inject]
-        l_in = first_link[inject]
-        order = np.argsort(k_in, kind="mergesort")
-        order = order[np.argsort(t_in[order], kind="mergesort")]
-        order = order[np.argsort(l_in[order], kind="mergesort")]
-        for q in order:
-            e = inject[q]
-            s = first_link[e] * 5
-            records[cursor[s]] = e
-            cursor[s] += 1
+    _place_injected(records, cursor, first_link, ent_t, ent_key)
     # links of the set in a topological order of XY routes
     ranks = np.empty(n_local, np.int64)
     for ln in range(n_local):
@@ -285,3 +318,69 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
             else:
                 state[e] = 0
     return busy, load, state
+
+
+@njit(cache=True)
+def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
+    """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call.
+
+    Messages become entities (chunks) numbered in message order, a message's chunks consecutive: without
+    chunking (``chunk_bytes <= 0``) one entity of ``s`` bytes; otherwise ``n = max(ceil(s / chunk), 1)``
+    chunks, ``n - 1`` of ``chunk_bytes`` and a last one of ``s - (n - 1) * chunk_bytes`` (as
+    ``loads.last_chunk_bytes`` counts them). All are injected at t = 0 with key = index and served by :func:`des_sweep`
+    over every link.
+
+    Returns ``(finish_s [M], busy_s [L], load_bytes [L], complete)``: every message's arrival (the latest of
+    its chunks; 0 for a zero-hop message), per-link seconds of transmission and bytes in ``Mesh.links``
+    order (``link_of``: :func:`link_of_table`), and False when an entity stopped before its destination
+    (impossible on the whole mesh; the caller raises).
+    """
+    num_messages = src.shape[0]
+    chunked = chunk_bytes > 0.0
+    n_chunks = np.ones(num_messages, np.int64)
+    n_ent = num_messages
+    if chunked:
+        n_ent = 0
+        for m in range(num_messages):
+            n_chunks[m] = max(np.int64(np.ceil(size_bytes[m] / chunk_bytes)), 1)
+            n_ent += n_chunks[m]
+    ent_msg = np.empty(n_ent, np.int64)
+    ent_node = np.empty(n_ent, np.int64)
+    ent_dst = np.empty(n_ent, np.int64)
+    ent_size = np.empty(n_ent, np.float64)
+    ent_dur = np.empty(n_ent, np.float64)
+    e = 0
+    for m in range(num_messages):
+        last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
+        for c in range(n_chunks[m]):
+            ent_msg[e] = m
+            ent_node[e] = src[m]
+            ent_dst[e] = dst[m]
+            ent_size[e] = last if c == n_chunks[m] - 1 else chunk_bytes
+            ent_dur[e] = ent_size[e] / link_bytes_per_s
+            e += 1
+    ent_t = np.zeros(n_ent, np.float64)
+    num_nodes = mesh_x * mesh_y
+    busy_local, load_local, state = des_sweep(mesh_x, mesh_y, 0, num_nodes, ALL_DIRS, True,
+                                              ent_node, ent_dst, ent_t, ent_dur, np.arange(n_ent), ent_size,
+                                              hop_latency)
+    finish = np.zeros(num_messages, np.float64)
+    complete = True
+    for e in range(n_ent):
+        if state[e] == 1:
+            finish[ent_msg[e]] = max(finish[ent_msg[e]], ent_t[e])
+        elif state[e] == 0:
+            complete = False
+    num_links = 0
+    for node in range(num_nodes):
+        for direction in range(NUM_DIRS):
+            num_links = max(num_links, link_of[node, direction] + 1)
+    busy = np.zeros(num_links, np.float64)
+    load = np.zeros(num_links, np.float64)
+    for node in range(num_nodes):
+        for direction in range(NUM_DIRS):
+            link = link_of[node, direction]
+            if link >= 0:
+                busy[link] = busy_local[node * NUM_DIRS + direction]
+                load[link] = load_local[node * NUM_DIRS + direction]
+    return finish, busy, load, complete
