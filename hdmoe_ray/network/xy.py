@@ -210,13 +210,7 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     busy = np.zeros(n_local, np.float64)
     load = np.zeros(n_local, np.float64)
     state = np.full(n_ent, -1, np.int8)
-    # coordinates: of the set's nodes, and of every entity's destination (no division per hop)
-    n_nodes = node_hi - node_lo
-    node_x = np.empty(n_nodes, np.int64)
-    node_y = np.empty(n_nodes, np.int64)
-    for q in range(n_nodes):
-        node_x[q] = (node_lo + q) % mesh_x
-        node_y[q] = (node_lo + q) // mesh_x
+    # coordinates of every entity's destination (no division per hop)
     ent_tx = np.empty(n_ent, np.int64)
     ent_ty = np.empty(n_ent, np.int64)
     for e in range(n_ent):
@@ -260,12 +254,35 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     cursor = start[:-1].copy()
     records = np.empty(start[-1], np.int32)
     _place_injected(records, cursor, first_link, ent_t, ent_key)
-    # links of the set in a topological order of XY routes
+    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
+                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state)
+    return busy, load, state
+
+
+@njit(cache=True)
+def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
+                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state):
+    """The timed sweep of :func:`des_sweep`: serve every link of the set in a topological order of XY
+    routes, each merging its input streams (``start``: stream s occupies ``records[start[s]:start[s + 1]]``,
+    injected ones filled up to ``cursor``) FIFO by (time, key), ties to the lower stream.
+
+    Every record carries its entity's arrival time beside it (``rec_t``), so the merge compares times
+    read in stream order rather than through the entity index; keys are read only on equal times.
+    """
+    n_nodes = node_hi - node_lo
+    n_local = n_nodes * 4
+    node_x = np.empty(n_nodes, np.int64)
+    node_y = np.empty(n_nodes, np.int64)
+    for q in range(n_nodes):
+        node_y[q] = (node_lo + q) // mesh_x
+        node_x[q] = (node_lo + q) - node_y[q] * mesh_x
+    rec_t = np.empty(records.shape[0], np.float64)
+    for ln in range(n_local):  # the injected records so far; the sweep writes the others' times as it pushes
+        for r in range(start[ln * 5], cursor[ln * 5]):
+            rec_t[r] = ent_t[records[r]]
     ranks = np.empty(n_local, np.int64)
     for ln in range(n_local):
-        node = node_lo + ln // 4
-        direction = ln % 4
-        ranks[ln] = _sweep_rank(node, direction, mesh_x, mesh_y) * (n_nodes * 4 + 1) + ln
+        ranks[ln] = _sweep_rank(node_lo + ln // 4, ln % 4, mesh_x, mesh_y) * (n_local + 1) + ln
     order_links = np.argsort(ranks)
     head = np.empty(5, np.int64)
     stop = np.empty(5, np.int64)
@@ -281,106 +298,233 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
                 stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
                 n_active += 1
         free = 0.0
+        link_busy = 0.0
+        link_load = 0.0
+        next_node = _step(node_lo + (ln >> 2), direction, mesh_x)
+        inside = node_lo <= next_node < node_hi
         total = start[base + 5] - start[base]
         for _ in range(total):
             best = 0
-            if n_active > 1:
-                best = -1
-                best_t = 0.0
-                best_k = 0
-                for s in range(n_active):
-                    if head[s] < stop[s]:
-                        c = records[head[s]]
-                        c_t = ent_t[c]
-                        c_k = ent_key[c]
-                        if best < 0 or c_t < best_t or (c_t == best_t and c_k < best_k):
-                            best, best_t, best_k = s, c_t, c_k
-            e = records[head[best]]
-            head[best] += 1
+            if n_active > 1:  # every active stream holds a record (exhausted ones are dropped)
+                best_t = rec_t[head[0]]
+                for s in range(1, n_active):
+                    c_t = rec_t[head[s]]
+                    if c_t < best_t or (c_t == best_t and ent_key[records[head[s]]] < ent_key[records[head[best]]]):
+                        best, best_t = s, c_t
+            r = head[best]
+            e = records[r]
+            head[best] = r + 1
+            if r + 1 == stop[best] and n_active > 1:  # stream exhausted: drop it, the others keep their order
+                for s in range(best + 1, n_active):
+                    head[s - 1] = head[s]
+                    stop[s - 1] = stop[s]
+                n_active -= 1
             dur = ent_dur[e]
-            free = max(free, ent_t[e]) + dur
-            busy[ln] += dur
-            load[ln] += ent_size[e]
-            ent_t[e] = free + hop_latency
-            node = _step(node_lo + (ln >> 2), direction, mesh_x)
-            ent_node[e] = node
-            if node == ent_dst[e]:
+            free = max(free, rec_t[r]) + dur
+            link_busy += dur
+            link_load += ent_size[e]
+            t_next = free + hop_latency
+            ent_t[e] = t_next
+            ent_node[e] = next_node
+            if next_node == ent_dst[e]:
                 state[e] = 1
                 continue
-            if node < node_lo or node >= node_hi:
+            if not inside:
                 state[e] = 0
                 continue
-            nxt = _dir_xy(node_x[node - node_lo], node_y[node - node_lo], ent_tx[e], ent_ty[e])
+            nxt = _dir_xy(node_x[next_node - node_lo], node_y[next_node - node_lo], ent_tx[e], ent_ty[e])
             if allowed[nxt]:
-                s = ((node - node_lo) * 4 + nxt) * 5 + 1 + direction
+                s = ((next_node - node_lo) * 4 + nxt) * 5 + 1 + direction
                 records[cursor[s]] = e
+                rec_t[cursor[s]] = t_next
                 cursor[s] += 1
             else:
                 state[e] = 0
-    return busy, load, state
+        busy[ln] += link_busy
+        load[ln] += link_load
+
+
+@njit(cache=True)
+def _mesh_stream_starts(mesh_x, mesh_y, src, dst, n_chunks):
+    """Where every input stream (link ``node * 4 + direction``, times 5, plus slot: 0 injected, 1 + d arrived
+    over direction d) starts in the records of a whole-mesh sweep, and its end: int64 [D * 20 + 1].
+
+    O(messages + D), no walk along the routes: a message's chunks add one record to the injected stream of
+    its first link, one to the turning link (if it turns) and one to every further link of each straight
+    run, counted as +n / -n at the ends of the run in one difference array per direction, then summed
+    along rows (east, west) and columns (south, north).
+    """
+    num_nodes = mesh_x * mesh_y
+    counts = np.zeros(num_nodes * 20 + 1, np.int64)
+    run = np.zeros((NUM_DIRS, num_nodes), np.int64)  # difference arrays of the straight runs
+    for m in range(src.shape[0]):
+        c = n_chunks[m]
+        sy = src[m] // mesh_x
+        sx = src[m] - sy * mesh_x
+        ty = dst[m] // mesh_x
+        tx = dst[m] - ty * mesh_x
+        node = src[m]
+        slot = 0
+        if tx != sx:
+            direction, step, n = (EAST, 1, tx - sx) if tx > sx else (WEST, -1, sx - tx)
+            counts[(node * 4 + direction) * 5 + 1] += c
+            run[direction, node + step] += c
+            run[direction, node + n * step] -= c
+            node += n * step
+            slot = 1 + direction
+        if ty != sy:
+            direction, step, n = (SOUTH, mesh_x, ty - sy) if ty > sy else (NORTH, -mesh_x, sy - ty)
+            counts[(node * 4 + direction) * 5 + slot + 1] += c
+            run[direction, node + step] += c
+            run[direction, node + n * step] -= c
+    for y in range(mesh_y):
+        east = 0
+        west = 0
+        for x in range(mesh_x):
+            node = y * mesh_x + x
+            east += run[EAST, node]
+            counts[(node * 4 + EAST) * 5 + 1 + EAST + 1] += east
+            node_w = y * mesh_x + mesh_x - 1 - x
+            west += run[WEST, node_w]
+            counts[(node_w * 4 + WEST) * 5 + 1 + WEST + 1] += west
+    for x in range(mesh_x):
+        south = 0
+        north = 0
+        for y in range(mesh_y):
+            node = y * mesh_x + x
+            south += run[SOUTH, node]
+            counts[(node * 4 + SOUTH) * 5 + 1 + SOUTH + 1] += south
+            node_n = (mesh_y - 1 - y) * mesh_x + x
+            north += run[NORTH, node_n]
+            counts[(node_n * 4 + NORTH) * 5 + 1 + NORTH + 1] += north
+    for k in range(1, counts.shape[0]):
+        counts[k] += counts[k - 1]
+    return counts
 
 
 @njit(cache=True)
 def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
-    """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call.
+    """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call:
+    the results of :func:`des_sweep` over every link, with every chunk injected at t = 0, key = its index.
 
     Messages become entities (chunks) numbered in message order, a message's chunks consecutive: without
     chunking (``chunk_bytes <= 0``) one entity of ``s`` bytes; otherwise ``n = max(ceil(s / chunk), 1)``
     chunks, ``n - 1`` of ``chunk_bytes`` and a last one of ``s - (n - 1) * chunk_bytes`` (as
-    ``loads.last_chunk_bytes`` counts them). All are injected at t = 0 with key = index and served by :func:`des_sweep`
-    over every link.
+    ``loads.last_chunk_bytes`` counts them). Injected in index order, each first link's stream is already
+    FIFO (one time, increasing keys). Unlike :func:`des_sweep`, a record carries what serving it needs
+    (arrival time, key, duration, bytes, destination, message), copied forward as the chunk moves, so
+    the sweep reads and writes its streams in order instead of jumping between per-entity arrays.
 
     Returns ``(finish_s [M], busy_s [L], load_bytes [L], complete)``: every message's arrival (the latest of
     its chunks; 0 for a zero-hop message), per-link seconds of transmission and bytes in ``Mesh.links``
-    order (``link_of``: :func:`link_of_table`), and False when an entity stopped before its destination
+    order (``link_of``: :func:`link_of_table`), and False when a chunk stopped before its destination
     (impossible on the whole mesh; the caller raises).
     """
     num_messages = src.shape[0]
+    num_nodes = mesh_x * mesh_y
     chunked = chunk_bytes > 0.0
     n_chunks = np.ones(num_messages, np.int64)
-    n_ent = num_messages
     if chunked:
-        n_ent = 0
         for m in range(num_messages):
             n_chunks[m] = max(np.int64(np.ceil(size_bytes[m] / chunk_bytes)), 1)
-            n_ent += n_chunks[m]
-    ent_msg = np.empty(n_ent, np.int64)
-    ent_node = np.empty(n_ent, np.int64)
-    ent_dst = np.empty(n_ent, np.int64)
-    ent_size = np.empty(n_ent, np.float64)
-    ent_dur = np.empty(n_ent, np.float64)
+    start = _mesh_stream_starts(mesh_x, mesh_y, src, dst, n_chunks)
+    n_rec = start[-1]
+    rec_t = np.empty(n_rec, np.float64)
+    rec_key = np.empty(n_rec, np.int64)
+    rec_dur = np.empty(n_rec, np.float64)
+    rec_size = np.empty(n_rec, np.float64)
+    rec_dst = np.empty(n_rec, np.int64)
+    rec_msg = np.empty(n_rec, np.int64)
+    cursor = start[:-1].copy()
+    node_x = np.empty(num_nodes, np.int64)
+    node_y = np.empty(num_nodes, np.int64)
+    for node in range(num_nodes):
+        node_y[node] = node // mesh_x
+        node_x[node] = node - node_y[node] * mesh_x
+    # inject: every chunk on the injected stream of its first link, in index order
     e = 0
+    n_moving = 0
     for m in range(num_messages):
         last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
+        direction = _dir_xy(node_x[src[m]], node_y[src[m]], node_x[dst[m]], node_y[dst[m]])
         for c in range(n_chunks[m]):
-            ent_msg[e] = m
-            ent_node[e] = src[m]
-            ent_dst[e] = dst[m]
-            ent_size[e] = last if c == n_chunks[m] - 1 else chunk_bytes
-            ent_dur[e] = ent_size[e] / link_bytes_per_s
+            if direction >= 0:
+                size = last if c == n_chunks[m] - 1 else chunk_bytes
+                r = cursor[(src[m] * 4 + direction) * 5]
+                rec_t[r] = 0.0
+                rec_key[r] = e
+                rec_size[r] = size
+                rec_dur[r] = size / link_bytes_per_s
+                rec_dst[r] = dst[m]
+                rec_msg[r] = m
+                cursor[(src[m] * 4 + direction) * 5] = r + 1
+                n_moving += 1
             e += 1
-    ent_t = np.zeros(n_ent, np.float64)
-    num_nodes = mesh_x * mesh_y
-    busy_local, load_local, state = des_sweep(mesh_x, mesh_y, 0, num_nodes, ALL_DIRS, True,
-                                              ent_node, ent_dst, ent_t, ent_dur, np.arange(n_ent), ent_size,
-                                              hop_latency)
-    finish = np.zeros(num_messages, np.float64)
-    complete = True
-    for e in range(n_ent):
-        if state[e] == 1:
-            finish[ent_msg[e]] = max(finish[ent_msg[e]], ent_t[e])
-        elif state[e] == 0:
-            complete = False
+    # sweep the links in a topological order of XY routes
+    ranks = np.empty(num_nodes * 4, np.int64)
+    for ln in range(num_nodes * 4):
+        ranks[ln] = _sweep_rank(ln // 4, ln % 4, mesh_x, mesh_y) * (num_nodes * 4 + 1) + ln
+    order_links = np.argsort(ranks)
     num_links = 0
     for node in range(num_nodes):
         for direction in range(NUM_DIRS):
             num_links = max(num_links, link_of[node, direction] + 1)
     busy = np.zeros(num_links, np.float64)
     load = np.zeros(num_links, np.float64)
-    for node in range(num_nodes):
-        for direction in range(NUM_DIRS):
-            link = link_of[node, direction]
-            if link >= 0:
-                busy[link] = busy_local[node * NUM_DIRS + direction]
-                load[link] = load_local[node * NUM_DIRS + direction]
-    return finish, busy, load, complete
+    finish = np.zeros(num_messages, np.float64)
+    n_arrived = 0
+    head = np.empty(5, np.int64)
+    stop = np.empty(5, np.int64)
+    for ln in order_links:
+        base = ln * 5
+        if start[base + 5] == start[base]:
+            continue
+        direction = ln % 4
+        n_active = 0
+        for s in range(5):
+            if start[base + s + 1] > start[base + s]:
+                head[n_active] = start[base + s]
+                stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
+                n_active += 1
+        next_node = _step(ln >> 2, direction, mesh_x)
+        free = 0.0
+        link_busy = 0.0
+        link_load = 0.0
+        for _ in range(start[base + 5] - start[base]):
+            best = 0
+            if n_active > 1:  # FIFO by (time, key); every active stream holds a record
+                best_t = rec_t[head[0]]
+                for s in range(1, n_active):
+                    c_t = rec_t[head[s]]
+                    if c_t < best_t or (c_t == best_t and rec_key[head[s]] < rec_key[head[best]]):
+                        best, best_t = s, c_t
+            r = head[best]
+            head[best] = r + 1
+            if r + 1 == stop[best] and n_active > 1:  # stream exhausted: drop it, the others keep their order
+                for s in range(best + 1, n_active):
+                    head[s - 1] = head[s]
+                    stop[s - 1] = stop[s]
+                n_active -= 1
+            dur = rec_dur[r]
+            free = max(free, rec_t[r]) + dur
+            link_busy += dur
+            link_load += rec_size[r]
+            t_next = free + hop_latency
+            d = rec_dst[r]
+            if next_node == d:
+                finish[rec_msg[r]] = max(finish[rec_msg[r]], t_next)
+                n_arrived += 1
+                continue
+            nxt = _dir_xy(node_x[next_node], node_y[next_node], node_x[d], node_y[d])
+            s = ((next_node * 4 + nxt) * 5) + 1 + direction
+            q = cursor[s]
+            cursor[s] = q + 1
+            rec_t[q] = t_next
+            rec_key[q] = rec_key[r]
+            rec_dur[q] = dur
+            rec_size[q] = rec_size[r]
+            rec_dst[q] = d
+            rec_msg[q] = rec_msg[r]
+        busy[link_of[ln >> 2, direction]] = link_busy
+        load[link_of[ln >> 2, direction]] = link_load
+    return finish, busy, load, n_arrived == n_moving
