@@ -19,6 +19,7 @@ STRATEGY_CONFIGS: Registry[type] = Registry("strategy")
 
 EP_VARIANTS = ("random", "balanced")
 LINK_BALANCE_METHODS = ("gp_swap", "gp_hungarian", "random", "anneal")
+COMM_PROXIES = ("node_max", "node_max_and_total")  # NodeBalance comm model (strategy.comm_proxy)
 # names as registered in hdmoe_ray.dynamic.predictors.PREDICTORS (a test holds the two equal)
 DYNAMIC_PREDICTORS = ("oracle", "history", "cross_layer", "bayesian")
 DYNAMIC_RULES = ("paper", "marginal")
@@ -163,6 +164,10 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
     link_balance: bool = True  # false: a seeded random cluster -> node permutation (ablation)
     mapping_path: str | None = None  # reuse a mapping saved by hdmoe-optimize
     load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
+    # NodeBalance's comm model: node_max (the paper's eq. 2: the busiest node's traffic, gamma fitted) or
+    # node_max_and_total (plus the layer's total traffic, both gammas fitted together: large meshes, where
+    # the links across the mesh bound the all-to-all; docs/optimizer.md)
+    comm_proxy: str = "node_max"
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10
     link_balance_method: str = "gp_swap"  # gp_swap (ours) | gp_hungarian (the paper's) | random | anneal
@@ -196,6 +201,7 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
         if self.link_balance_initial_points > self.link_balance_evaluations:
             raise ConfigError("strategy.link_balance_initial_points", "must not exceed link_balance_evaluations")
         one_of("strategy", "link_balance_method", self.link_balance_method, LINK_BALANCE_METHODS)
+        one_of("strategy", "comm_proxy", self.comm_proxy, COMM_PROXIES)
         if isinstance(self.dynamic, dict):  # from strategy_config_from_dict (a resolved config, a Ray worker)
             known = set(DynamicConfig.__dataclass_fields__)
             unknown = sorted(str(k) for k in self.dynamic if k not in known)

@@ -2,6 +2,10 @@
 
 ``fit_gamma`` fits both the through-origin slope (the gamma eq. 3 uses) and an affine line (the
 authors' ``linregress``, whose R^2 the paper reports: > 0.9, 0.96 in its figure).
+``fit_gamma_two_terms`` fits ``t_sim = gamma_node * t_hat + gamma_total * t_hat_total`` (non-negative least
+squares, through the origin), where ``t_hat_total = sum_c V_c / BW`` is the whole phase's traffic: the
+model of NodeBalance's ``strategy.comm_proxy=node_max_and_total`` for meshes whose all-to-all is bound by
+the links across the mesh rather than by the busiest node.
 ``fit_gamma_on_trace`` draws random placements (EP-like, hybrid, sparse; ``random_mappings.py``) on
 random layers of a trace, times each with the DES (or another network model) and the proxy, and fits.
 """
@@ -12,12 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import nnls
 
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.aggregator import LARGEST_SHARE
 from hdmoe_ray.network.models import get_network_model
-from hdmoe_ray.network.proxy import comm_proxy_s
+from hdmoe_ray.network.proxy import node_comm_volume_bytes
 from hdmoe_ray.network.random_mappings import random_share
 from hdmoe_ray.network.traffic import all_to_all_messages
 
@@ -52,6 +57,39 @@ class GammaSamples:
     t_sim_s: np.ndarray
     layer: np.ndarray
     kind: tuple[str, ...]
+    t_hat_total_s: np.ndarray | None = None  # sum_c V_c / BW of each sample (eq. 2's volumes, summed)
+
+
+@dataclass(frozen=True)
+class TwoTermFit:
+    """``t_sim = gamma_node * t_hat + gamma_total * t_hat_total`` by non-negative least squares.
+
+    ``r2`` is ``1 - SSE / SST`` (SST about the mean), comparable with ``GammaFit.r2_through_origin``."""
+
+    gamma_node: float
+    gamma_total: float
+    r2: float
+    num_samples: int
+
+
+def fit_gamma_two_terms(t_hat_s: np.ndarray, t_hat_total_s: np.ndarray, t_sim_s: np.ndarray) -> TwoTermFit:
+    """Fit both gammas of ``t_sim = gamma_node * t_hat + gamma_total * t_hat_total`` (each >= 0)."""
+    x = np.column_stack([np.asarray(t_hat_s, dtype=np.float64).ravel(),
+                         np.asarray(t_hat_total_s, dtype=np.float64).ravel()])
+    y = np.asarray(t_sim_s, dtype=np.float64).ravel()
+    if x.shape[0] != y.size:
+        raise ConfigError("gamma.samples", f"{x.shape[0]} proxy times for {y.size} simulated times")
+    if y.size < 2 or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ConfigError("gamma.samples", f"need at least 2 finite samples, got {y.size}")
+    scale = np.abs(x).max(axis=0)
+    if not np.all(scale > 0):
+        raise ConfigError("gamma.samples", "every proxy time is zero; gamma is undefined")
+    coef, _ = nnls(x / scale, y)  # columns scaled to 1: the two terms differ by ~D in size
+    coef = coef / scale
+    sst = float(((y - y.mean()) ** 2).sum())
+    sse = float(((y - x @ coef) ** 2).sum())
+    return TwoTermFit(gamma_node=float(coef[0]), gamma_total=float(coef[1]),
+                      r2=1.0 - sse / sst if sst > 0 else float(sse == 0.0), num_samples=int(y.size))
 
 
 def fit_gamma(t_hat_s: np.ndarray, t_sim_s: np.ndarray) -> GammaFit:
@@ -114,7 +152,7 @@ def fit_gamma_on_trace(mesh: Mesh, members_per_layer: Sequence[np.ndarray],
     proxy_volumes = volume_bytes_per_layer if proxy_volume_bytes_per_layer is None else proxy_volume_bytes_per_layer
     simulate = get_network_model(model)
     num_experts = int(np.asarray(members_per_layer[0]).shape[1])
-    t_hat, t_sim, layers, used = [], [], [], []
+    t_hat, t_total, t_sim, layers, used = [], [], [], [], []
     for k in range(num_mappings):
         kind = kinds[k % len(kinds)]
         layer = int(rng.integers(len(members_per_layer)))
@@ -124,8 +162,11 @@ def fit_gamma_on_trace(mesh: Mesh, members_per_layer: Sequence[np.ndarray],
                                        layer_id=layer if layer_ids is None else int(layer_ids[layer]))
         t_sim.append(simulate(mesh, messages, link_bytes_per_s, chunk_bytes=chunk_bytes,
                               hop_latency_s=hop_latency_s).time_s)
-        t_hat.append(comm_proxy_s(members_per_layer[layer], proxy_volumes[layer], share > 0, link_bytes_per_s))
+        node_volume = node_comm_volume_bytes(members_per_layer[layer], proxy_volumes[layer], share > 0)
+        t_hat.append(float(node_volume.max()) / link_bytes_per_s if node_volume.size else 0.0)  # eq. (2)
+        t_total.append(float(node_volume.sum()) / link_bytes_per_s)
         layers.append(layer)
         used.append(kind)
     x, y = np.asarray(t_hat), np.asarray(t_sim)
-    return GammaSamples(fit=fit_gamma(x, y), t_hat_s=x, t_sim_s=y, layer=np.asarray(layers), kind=tuple(used))
+    return GammaSamples(fit=fit_gamma(x, y), t_hat_s=x, t_sim_s=y, layer=np.asarray(layers), kind=tuple(used),
+                        t_hat_total_s=np.asarray(t_total))

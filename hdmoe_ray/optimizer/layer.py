@@ -73,12 +73,14 @@ def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.n
 def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, hardware: HardwareConfig,
                    profile: ProfileConfig, strategy: StrategyConfig, batch_size: int, gamma: float, seed: int,
                    network: NetworkConfig | None = None, lb_method: str | None = None,
-                   eval_map_fn=None, warm: LayerMapping | None = None) -> LayerOptimum:
+                   eval_map_fn=None, warm: LayerMapping | None = None, gamma_total: float = 0.0) -> LayerOptimum:
     """NodeBalance (or the balanced EP share when ``strategy.node_balance`` is off) then LinkBalance (or a
     seeded random permutation when ``strategy.link_balance`` is off) for one layer.
 
     Args:
         gamma: the fitted slope of eq. (3) (:func:`hdmoe_ray.optimizer.calibrate.calibrate_gamma`).
+        gamma_total: the slope of NodeBalance's total-traffic term (``strategy.comm_proxy=node_max_and_total``;
+            0: the paper's program).
         seed: with the layer id, seeds every draw of both stages.
         lb_method: overrides ``strategy.link_balance_method`` (the benchmark compares methods with it).
         eval_map_fn: how LinkBalance evaluates a batch of ``strategy.link_balance_batch_size`` placements,
@@ -93,7 +95,7 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         return _single_node_layer(groups, layer_id, model, hardware, profile, network, batch_size, t0)
     problem = node_balance_problem(groups, model=model, hardware=hardware, profile=profile,
                                    batch_size=batch_size, gamma=gamma, load_cap_factor=strategy.load_cap_factor,
-                                   layer=layer_id)
+                                   layer=layer_id, gamma_total=gamma_total)
     ep_share = balanced_expert_clusters(problem.expert_freq, problem.num_clusters)
     if strategy.node_balance:
         rng = random_streams.layer_stream(seed, layer_id, random_streams.NODE_BALANCE)

@@ -18,6 +18,7 @@ from hdmoe_ray.config.strategies import StrategyConfig
 from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.groups import GroupTable
 from hdmoe_ray.core.mapping import Mapping
+from hdmoe_ray.network.gamma import fit_gamma_two_terms
 from hdmoe_ray.optimizer.calibrate import calibrate_gamma
 from hdmoe_ray.optimizer.layer import LayerOptimum, optimize_layer
 
@@ -34,10 +35,14 @@ class ModelOptimum:
 def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *, model: ModelConfig,
                    hardware: HardwareConfig, profile: ProfileConfig, strategy: StrategyConfig, batch_size: int,
                    seed: int, network: NetworkConfig | None = None, gamma: float | None = None,
-                   map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
+                   gamma_total: float | None = None, map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
                    eval_map_fn: Callable[[Callable, Iterable], Iterable] | None = None,
                    warm_start: Mapping | None = None) -> ModelOptimum:
     """Optimise every layer; ``gamma`` None calibrates it on the same groups first.
+
+    Under ``strategy.comm_proxy=node_max_and_total`` the same samples also fit NodeBalance's total-traffic
+    slope (``gamma`` and ``gamma_total`` together, :func:`~hdmoe_ray.network.gamma.fit_gamma_two_terms`);
+    given ``gamma``, ``gamma_total`` defaults to 0 (the paper's program).
 
     ``eval_map_fn`` evaluates LinkBalance's batches (``strategy.link_balance_batch_size`` > 1) inside each
     layer, e.g. as Ray tasks, so workers stay busy when there are fewer layers than cores; ``warm_start``
@@ -55,8 +60,16 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
         gamma = float(cal.fit.gamma)
         gamma_report = {"gamma": gamma, "r2": cal.fit.r2, "num_samples": cal.fit.num_samples,
                         "intercept_s": cal.fit.intercept_s, "wall_s": time.perf_counter() - t0}
+        if getattr(strategy, "comm_proxy", "node_max") == "node_max_and_total":
+            two = fit_gamma_two_terms(cal.t_hat_s, cal.t_hat_total_s, cal.t_sim_s)
+            gamma, gamma_total = two.gamma_node, two.gamma_total
+            gamma_report.update(comm_proxy="node_max_and_total", gamma=gamma, gamma_total=gamma_total,
+                                r2_two_terms=two.r2, gamma_node_only=float(cal.fit.gamma),
+                                r2_node_only=cal.fit.r2_through_origin)
+    gamma_total = float(gamma_total or 0.0)
     run_layer = partial(_layer_task, model=model, hardware=hardware, profile=profile, strategy=strategy,
-                        batch_size=batch_size, gamma=gamma, seed=seed, network=network, eval_map_fn=eval_map_fn)
+                        batch_size=batch_size, gamma=gamma, seed=seed, network=network, eval_map_fn=eval_map_fn,
+                        gamma_total=gamma_total)
     if warm_start is None:
         items = list(zip(groups, layer_ids))
     else:
@@ -67,6 +80,7 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
     layers = tuple((map_fn or map)(run_layer, items))
     mapping = Mapping("hdmoe", tuple(lo.layer_mapping() for lo in layers),
                       {"layer_ids": list(layer_ids), "gamma": gamma, "seed": seed,
+                       **({"gamma_total": gamma_total} if gamma_total else {}),
                        "node_balance": strategy.node_balance, "link_balance": strategy.link_balance,
                        "link_balance_method": strategy.link_balance_method,
                        **({"warm_start": True} if warm_start is not None else {})})

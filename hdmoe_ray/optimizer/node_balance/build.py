@@ -4,6 +4,8 @@ Constants (docs/paper.md sections 3-4), B the batch, h the hidden size, IS the e
 
 - compute seconds per unit load: ``a = B * FLOPs_per_token / comp`` (eq. 1; FLOPs = factor * h * IS);
 - comm seconds per unit touch: ``b = gamma * proxy_bytes * B * h / BW`` (eq. 2-3; 4 bytes in ``paper``);
+  per unit of total touch ``b_total = gamma_total * proxy_bytes * B * h / BW`` (0 unless
+  ``strategy.comm_proxy=node_max_and_total``);
 - load cap: ``load_cap_factor * (1/R_CC + 1) * e/D`` with ``R_CC = BW * IS * e / (2 * D * comp)``;
 - memory (``profile.enforce_capacity``): the node capacity left after shared experts, attention, dense
   FFN and KV cache (:mod:`hdmoe_ray.cost.capacity`), divided evenly over the MoE layers, in expert
@@ -56,14 +58,16 @@ def experts_per_node_budget(model: ModelConfig, hardware: HardwareConfig, profil
 
 def node_balance_problem(groups: GroupTable, *, model: ModelConfig, hardware: HardwareConfig,
                          profile: ProfileConfig, batch_size: int, gamma: float, load_cap_factor: float = 1.0,
-                         layer: int | None = None) -> NodeBalanceProblem:
-    """The NodeBalance program of one layer (constants in the module docstring)."""
+                         layer: int | None = None, gamma_total: float = 0.0) -> NodeBalanceProblem:
+    """The NodeBalance program of one layer (constants in the module docstring); ``gamma_total`` > 0 adds
+    the total-traffic term ``b_total * sum_c touch_c`` (``strategy.comm_proxy=node_max_and_total``)."""
     flops = expert_flops_per_token(model, profile)
     a = batch_size * flops / hardware.flops_per_s
     b = gamma * profile.proxy_bytes_per_element * batch_size * model.hidden_size / hardware.link_bytes_per_s
+    b_total = gamma_total * profile.proxy_bytes_per_element * batch_size * model.hidden_size / hardware.link_bytes_per_s
     return NodeBalanceProblem(
         expert_freq=groups.expert_freq(), members=groups.membership(), group_freq=groups.freq,
         num_clusters=hardware.num_nodes, compute_s_per_load=a, comm_s_per_touch=b,
         load_cap=load_cap(model, hardware, profile, load_cap_factor),
         max_experts_per_cluster=experts_per_node_budget(model, hardware, profile, batch_size, layer=layer),
-        layer=layer)
+        layer=layer, comm_s_per_total_touch=b_total)

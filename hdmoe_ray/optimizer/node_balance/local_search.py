@@ -82,6 +82,10 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
     (groups holding i are on a, so they are not in Z_a); and with j leaving b and i arriving,
     ``touch_b' = touch_b - loss(j, b) + [i new on b] * (gain_i[b] + sum_{g ∋ i, j} f_g [count[g, b] = 1])``.
     The co-occurrence sums run over the groups of i and their other members only (|g_i| x k).
+
+    With the total-traffic term (``problem.comm_s_per_total_touch`` b_total > 0) a move is scored in seconds:
+    ``b * TAU * (LSE change) / sum(LSE terms) + b_total * (change of sum_c touch_c)``, the first part being
+    the first-order change of the smooth max; without it the score is the LSE change alone, as before.
     """
     p = state.problem
     f, fg, inc = p.expert_freq, p.group_freq, p.incidence
@@ -89,10 +93,15 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
     mem = np.inf if p.max_experts_per_cluster is None else p.max_experts_per_cluster
     cap = max(target_load, float(state.load.max()))
     moves = 0
+    b_total = p.comm_s_per_total_touch
     while moves < max_moves and time.perf_counter() < deadline:
         ref = float(state.touch.max())
         terms = _lse_terms(state.touch, ref)
-        best = (-1e-12 * float(terms.sum()), None)
+        if b_total:  # seconds per unit of LSE change, and the threshold in seconds
+            per_term = p.comm_s_per_touch * TAU / float(terms.sum())
+            best = (-1e-12 * (p.comm_s_per_touch * ref + b_total * float(state.touch.sum())), None)
+        else:
+            best = (-1e-12 * float(terms.sum()), None)
         pieces_e, pieces_c = np.nonzero(state.share > 0)  # sorted by expert
         piece_ptr = np.searchsorted(pieces_e, np.arange(num_e + 2))  # pieces of expert j: [ptr[j], ptr[j+1])
         s_p = state.share[pieces_e, pieces_c]
@@ -113,6 +122,8 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
                 gain_i = state.touch_gain(i)
                 new_b = state.touch + gain_i
                 delta = (_lse_terms(new_b, ref) - terms) + (np.exp((new_a - ref) / TAU) - terms[a])
+                if b_total:
+                    delta = per_term * delta + b_total * (gain_i + (new_a - state.touch[a]))
                 delta = np.where(ok & _changed(state.touch[a], state.touch, new_a, new_b), delta, np.inf)
                 b = int(np.argmin(delta))
                 if delta[b] < best[0]:
@@ -132,6 +143,8 @@ def local_search(state: PlacementState, target_load: float, *, deadline: float, 
                 gain_b = np.where(state.share[i, pb] <= 0, gain_i[pb] + co_b[k], 0.0)
                 touch_b = state.touch[pb] - loss_p[k] + gain_b
                 delta = (_lse_terms(touch_a, ref) - terms[a]) + (_lse_terms(touch_b, ref) - terms[pb])
+                if b_total:
+                    delta = per_term * delta + b_total * ((touch_a - state.touch[a]) + (touch_b - state.touch[pb]))
                 delta = np.where(_changed(state.touch[a], state.touch[pb], touch_a, touch_b), delta, np.inf)
                 m = int(np.argmin(delta))
                 if delta[m] < best[0]:

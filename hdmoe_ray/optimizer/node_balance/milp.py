@@ -3,7 +3,7 @@
 Variables per (free expert i, cluster c): share x[i, c] in [0, 1] and presence Z[i, c] in {0, 1}; per
 (group class h, cluster c): Y[h, c] in [0, 1]; and t_L, t_C for the two maxima.
 
-    min  a * t_L + 2 b * t_C
+    min  a * t_L + 2 b * t_C  (+ 2 b_total * sum_{h, c} w_h Y[h, c] with the total-traffic term)
     s.t. x[i, c] <= Z[i, c]                      (Z >= P)
          sum_c x[i, c] = r_i                     (sum_c P = 1 over the free clusters)
          Y[h, c] >= Z[i, c]   for i in h         (the OR indicator of eq. 2)
@@ -63,13 +63,15 @@ def group_classes(members: np.ndarray, group_freq: np.ndarray, free: np.ndarray)
 
 
 def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clusters: int, rest: np.ndarray,
-                     *, load_fixed: float = 0.0, touch_fixed: float = 0.0, time_limit_s: float,
-                     mip_gap: float, cutoff_s: float | None = None, node_limit: int | None = None) -> MilpResult:
+                     *, load_fixed: float = 0.0, touch_fixed: float = 0.0, total_touch_fixed: float = 0.0,
+                     time_limit_s: float, mip_gap: float, cutoff_s: float | None = None,
+                     node_limit: int | None = None) -> MilpResult:
     """Solve the program over experts ``free`` and ``num_free_clusters`` empty clusters.
 
     Args:
         free: indices of the free experts F; ``rest`` [|F|] the share r_i of each still to place.
-        load_fixed, touch_fixed: max load and touch of the clusters outside the neighbourhood.
+        load_fixed, touch_fixed: max load and touch of the clusters outside the neighbourhood;
+            ``total_touch_fixed`` their summed touch (a constant of the total-traffic term).
         cutoff_s: objective value to beat (the incumbent): added as ``a t_L + 2 b t_C <= (1 - MIN_GAIN)
             cutoff``, the only way to hand HiGHS an incumbent through scipy (no MIP start there);
             ``infeasible`` then means nothing beats the incumbent by more than MIN_GAIN.
@@ -117,10 +119,15 @@ def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clu
     cost = np.zeros(n_var)
     cost[it_l] = problem.compute_s_per_load
     cost[it_c] = 2 * problem.comm_s_per_touch
+    constant = 0.0
+    if problem.comm_s_per_total_touch:  # the total-traffic term: every Y counts, weighted by its class
+        cost[iy0:iy0 + nh * k] = 2 * problem.comm_s_per_total_touch * np.repeat(w, k)
+        constant = 2 * problem.comm_s_per_total_touch * total_touch_fixed
     if cutoff_s is not None:
         # strictly better than the incumbent: when the relaxation already proves that nothing beats it,
         # HiGHS stops at the root instead of running its primal heuristics for a tie (seconds per step)
-        add_row([it_l, it_c], [cost[it_l], cost[it_c]], -np.inf, (1 - MIN_GAIN) * cutoff_s)
+        used = [it_l, it_c] + (list(range(iy0, iy0 + nh * k)) if problem.comm_s_per_total_touch else [])
+        add_row(used, list(cost[used]), -np.inf, (1 - MIN_GAIN) * cutoff_s - constant)
     a_mat = coo_array((vals, (rows, cols)), shape=(r, n_var)).tocsr()
     lb = np.zeros(n_var)
     ub = np.ones(n_var)
@@ -142,7 +149,7 @@ def solve_subproblem(problem: NodeBalanceProblem, free: np.ndarray, num_free_clu
     share = np.clip(res.x[:nx].reshape(nf, k), 0.0, 1.0)
     share[res.x[nx:2 * nx].reshape(nf, k) < 0.5] = 0.0  # x <= Z: clean numerical dust
     status = "optimal" if res.status == 0 else "time_limit"
-    return MilpResult(share, status, float(res.fun), bound, wall, nx, r)
+    return MilpResult(share, status, float(res.fun) + constant, bound + constant, wall, nx, r)
 
 
 def solve_full(problem: NodeBalanceProblem, *, time_limit_s: float, mip_gap: float,

@@ -11,6 +11,14 @@ and the objective of the program is
     t_comp + 2 t_comm = a * max_c load_c + 2 * b * max_c touch_c
 
 with ``a = B * FLOPs_per_token / comp`` (eq. 1) and ``b = gamma * bytes * B * h / BW`` (eq. 2-3).
+
+Beyond the paper (``strategy.comm_proxy=node_max_and_total``): eq. (2) sees only the busiest node, so on
+large meshes, where the all-to-all is bound by the links across the mesh, it cannot tell a placement that
+splits hot experts over many clusters (the same max touch, several times the bytes) from one that does not.
+There ``t_comm = b * max_c touch_c + b_total * sum_c touch_c``, ``b_total = gamma_total * bytes * B * h / BW``
+(``comm_s_per_total_touch``; 0 gives the paper's program exactly), both gammas fitted together
+(:func:`hdmoe_ray.network.gamma.fit_gamma_two_terms`). ``sum_c touch_c = sum_g f_g * (clusters g touches)``
+is the layer's total traffic in units of ``B * h * bytes``.
 The per-cluster cap is ``load_c <= load_cap_factor * (1/R_CC + 1) * e/D`` with
 ``R_CC = BW * IS * e / (2 * D * comp)``; under a memory budget (profile.enforce_capacity) the weights on a
 cluster are also capped: ``sum_i P[i, c] <= max_experts_per_cluster``.
@@ -40,6 +48,8 @@ class NodeBalanceProblem:
         num_clusters: C (= D mesh nodes).
         compute_s_per_load: a, seconds of compute per unit of ``load_c`` (eq. 1).
         comm_s_per_touch: b, seconds of one all-to-all phase per unit of ``touch_c`` (eq. 2-3, gamma in).
+        comm_s_per_total_touch: b_total, seconds of one phase per unit of ``sum_c touch_c`` (0: the paper's
+            program; see the module docstring).
         load_cap: per-cluster cap on ``load_c``.
         max_experts_per_cluster: memory cap on ``sum_i P[i, c]`` (None: unchecked).
         layer: the model's layer id, for error messages.
@@ -54,6 +64,7 @@ class NodeBalanceProblem:
     load_cap: float
     max_experts_per_cluster: float | None = None
     layer: int | None = None
+    comm_s_per_total_touch: float = 0.0
 
     def __post_init__(self) -> None:
         f = np.asarray(self.expert_freq, dtype=np.float64)
@@ -99,9 +110,16 @@ class NodeBalanceProblem:
         """The sparse groups of every expert (built once per problem)."""
         return GroupIncidence.from_members(self.members)
 
-    def objective_s(self, max_load: float, max_touch: float) -> float:
-        """t_comp + 2 * t_comm for given maxima (the program's objective)."""
-        return self.compute_s_per_load * max_load + 2.0 * self.comm_s_per_touch * max_touch
+    def objective_s(self, max_load: float, max_touch: float, total_touch: float = 0.0) -> float:
+        """t_comp + 2 * t_comm for given maxima and total touch (the program's objective)."""
+        return self.compute_s_per_load * max_load + 2.0 * self.phase_comm_s(max_touch, total_touch)
+
+    def phase_comm_s(self, max_touch: float, total_touch: float) -> float:
+        """t_comm of one phase: ``b * max touch`` (eq. 2-3), plus ``b_total * sum touch`` when that term is on."""
+        t = self.comm_s_per_touch * max_touch
+        if self.comm_s_per_total_touch:
+            t += self.comm_s_per_total_touch * total_touch
+        return t
 
 
 @dataclass(frozen=True)
@@ -130,7 +148,7 @@ def evaluate_share(problem: NodeBalanceProblem, share: np.ndarray) -> NodeBalanc
     load = cluster_loads(problem, share)
     touch = cluster_touch(problem, share)
     t_comp = problem.compute_s_per_load * float(load.max())
-    t_comm = problem.comm_s_per_touch * float(touch.max())
+    t_comm = problem.phase_comm_s(float(touch.max()), float(touch.sum()))
     return NodeBalanceCost(t_comp, t_comm, t_comp + 2 * t_comm, load, touch)
 
 
@@ -168,7 +186,8 @@ def lower_bound_s(problem: NodeBalanceProblem, *, max_events: int = 4_000_000) -
     - every expert lies somewhere, and a cluster holding any share of expert i is touched by every group
       containing i: max_c touch_c >= max_i sum_{g ∋ i} f_g (the hottest expert's frequency).
 
-    So the optimum is at least  min over L in [e/C, cap] of  a*L + 2b * max(f_max, S(L)/C).  S is a
+    So the optimum is at least  min over L in [e/C, cap] of  a*L + 2b * max(f_max, S(L)/C), plus
+    ``2 b_total S(L)`` when the total-traffic term is on (sum_c touch_c >= S(L)).  S is a
     non-increasing step function, constant on [x_j, x_{j+1}) between its breakpoints F_g/k, so the infimum
     is attained at e/C or at a breakpoint: every breakpoint in range is evaluated (an event sweep, exact),
     unless there are more than ``max_events``, when a grid of quantiles is used (still valid, looser).
@@ -181,9 +200,11 @@ def lower_bound_s(problem: NodeBalanceProblem, *, max_events: int = 4_000_000) -
     touch_floor = float(inc.per_expert_sum(fg).max()) if inc.nnz else 0.0
     lo, hi = problem.min_load, max(problem.load_cap, problem.min_load)
     scale, a = 2 * problem.comm_s_per_touch, problem.compute_s_per_load
+    scale_total = 2 * problem.comm_s_per_total_touch
 
     def value(x: np.ndarray, clusters_touched: np.ndarray) -> np.ndarray:
-        return a * x + scale * np.maximum(touch_floor, clusters_touched / c)
+        v = a * x + scale * np.maximum(touch_floor, clusters_touched / c)
+        return v + scale_total * clusters_touched if scale_total else v
 
     n_lo = np.minimum(np.ceil(work_g / lo * (1 - 1e-12)), c)  # clusters each group needs at L = e/C
     s_lo = float(fg @ n_lo)

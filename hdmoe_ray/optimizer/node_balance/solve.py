@@ -200,7 +200,7 @@ def _lns_step(problem: NodeBalanceProblem, share: np.ndarray, incumbent_s: float
     load_fixed = float(cost.load[outside].max()) if outside.size else 0.0
     touch_fixed = float(cost.touch[outside].max()) if outside.size else 0.0
     res = solve_subproblem(problem, free, clusters.size, rest, load_fixed=load_fixed, touch_fixed=touch_fixed,
-                           time_limit_s=time_limit_s, mip_gap=mip_gap, cutoff_s=incumbent_s, node_limit=node_limit)
+                           total_touch_fixed=float(cost.touch[outside].sum()), time_limit_s=time_limit_s, mip_gap=mip_gap, cutoff_s=incumbent_s, node_limit=node_limit)
     capped = res.status == "time_limit"
     if res.share is None:
         return None, capped, res.num_rows

@@ -14,7 +14,7 @@ from hdmoe_ray.optimizer.node_balance.problem import NodeBalanceProblem
 
 def random_problem(num_experts: int, top_k: int, num_clusters: int, *, seed: int, num_tokens: int = 400,
                    a: float = 1.0, b: float = 0.5, cap_factor: float = 2.0, mem: float | None = None,
-                   layer: int = 3) -> NodeBalanceProblem:
+                   layer: int = 3, b_total: float = 0.0) -> NodeBalanceProblem:
     """A skewed random layer: experts' popularity ~ gamma(0.7), top-k drawn without replacement."""
     rng = np.random.default_rng(seed)
     pop = rng.gamma(0.7, size=num_experts) + 0.05
@@ -22,7 +22,7 @@ def random_problem(num_experts: int, top_k: int, num_clusters: int, *, seed: int
     ids = np.argsort(-keys, axis=1)[:, :top_k]
     gt = group_table(ids, num_experts)
     return NodeBalanceProblem(gt.expert_freq(), gt.membership(), gt.freq, num_clusters, a, b,
-                              cap_factor * top_k / num_clusters, mem, layer)
+                              cap_factor * top_k / num_clusters, mem, layer, comm_s_per_total_touch=b_total)
 
 
 def brute_force_optimum(problem: NodeBalanceProblem) -> float:
@@ -53,7 +53,7 @@ def brute_force_optimum(problem: NodeBalanceProblem) -> float:
                       bounds=[(0, 1)] * n + [(0, problem.load_cap)], method="highs")
         if res.status != 0:
             continue
-        best = min(best, problem.objective_s(res.fun, touch.max()))
+        best = min(best, problem.objective_s(res.fun, touch.max(), touch.sum()))
     return best
 
 
