@@ -39,6 +39,15 @@ class LayerWorkload:
         (read-only): every mapping simulated on this workload reuses it instead of scanning [G, E] again."""
         return membership_csr(self.members)
 
+    @cached_property
+    def group_order(self) -> np.ndarray:
+        """int64 [G]: the groups by ascending ``group_tokens``, ties by row (a stable sort), read-only, built
+        on first use. The all-to-all orders its messages by group volume, a multiple of the tokens: this is
+        that order unless scaling makes two different token counts equal (the network layer checks it)."""
+        order = np.argsort(self.group_tokens, kind="stable")
+        order.setflags(write=False)
+        return order
+
 
 def membership_csr(members_bool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The groups' members as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's in expert id

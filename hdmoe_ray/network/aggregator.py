@@ -166,6 +166,46 @@ def _expert_nodes(share):
     return ptr, nodes
 
 
+_DE_BRUIJN = 0x022FDD63CC95386D  # a de Bruijn sequence B(2, 6): every 6-bit window occurs once
+_DE_BRUIJN_MAGIC = np.uint64(_DE_BRUIJN)
+
+
+def _de_bruijn_bit_table() -> np.ndarray:
+    """int64 [64]: bit index b of ``1 << b`` from the top 6 bits of ``(1 << b) * _DE_BRUIJN`` mod 2^64."""
+    table = np.empty(64, np.int64)
+    for b in range(64):
+        table[(((1 << b) * _DE_BRUIJN) % (1 << 64)) >> 58] = b
+    return table
+
+
+_DE_BRUIJN_BIT = _de_bruijn_bit_table()
+
+
+@njit(cache=True, inline="always")
+def _write_sorted(out, start, values, n, num_nodes):
+    """``out[start:start + n]`` = the distinct node ids ``values[:n]`` in increasing order, with no
+    allocation: on meshes of at most 64 nodes as the set bits of one word, lowest first (bit index of
+    ``w & -w`` by de Bruijn multiplication: no data-dependent branches); else by insertion."""
+    if num_nodes <= 64:
+        bits = np.uint64(0)
+        for q in range(n):
+            bits |= np.uint64(1) << np.uint64(values[q])
+        k = start
+        while bits:
+            low = bits & (~bits + np.uint64(1))
+            out[k] = _DE_BRUIJN_BIT[(low * _DE_BRUIJN_MAGIC) >> np.uint64(58)]
+            bits ^= low
+            k += 1
+        return
+    for q in range(n):
+        d = values[q]
+        k = start + q
+        while k > start and out[k - 1] > d:
+            out[k] = out[k - 1]
+            k -= 1
+        out[k] = d
+
+
 @njit(cache=True)
 def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank):
     """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
@@ -199,14 +239,7 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
                     touched[n_touched] = d
                     n_touched += 1
         start = hold_ptr[g]
-        # the holders in node id order, by insertion (a group has few; no per-group allocation)
-        for q in range(n_touched):
-            d = touched[q]
-            k = start + q
-            while k > start and hold_nodes[k - 1] > d:
-                hold_nodes[k] = hold_nodes[k - 1]
-                k -= 1
-            hold_nodes[k] = d
+        _write_sorted(hold_nodes, start, touched, n_touched, num_nodes)
         hold_ptr[g + 1] = start + n_touched
         if largest_share:
             best = -1.0
@@ -262,6 +295,35 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
     ``member_csr``: ``members_bool`` as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's
     experts in id order (``LayerWorkload.member_csr``, kept with the workload), to skip rebuilding it from
     the [G, E] matrix on every call; None: built here."""
+    inputs = _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr)
+    hold_ptr, hold_nodes, agg = _group_holders_kernel(*inputs)
+    _check_aggregators(agg)
+    return hold_ptr, hold_nodes, agg
+
+
+def dispatch_arrays(members_bool: np.ndarray, volume: np.ndarray, node_share: np.ndarray, *,
+                    rule: str = LARGEST_SHARE, seed: int = 0, layer_id: int = 0,
+                    node_rank: np.ndarray | None = None, member_csr: tuple[np.ndarray, np.ndarray] | None = None,
+                    size_order_hint: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The dispatch messages ``(src, dst, size_bytes, group)`` of the groups of ``volume`` (float64 [G],
+    validated by the caller) in one compiled pass: holders and aggregators (:func:`group_holders`, same
+    errors), then every holder but the aggregator sends ``volume[g]`` to it, groups by ascending volume then
+    row (a stable sort), holders by node id; groups of zero volume send nothing.
+
+    ``size_order_hint``: a permutation of the groups believed to be that order (e.g. the stable order of
+    the groups' tokens, ``LayerWorkload.group_order``, of which the volume is a multiple); it is checked in
+    O(G) and used when right, so the sort is skipped; None or wrong: the groups are sorted here.
+    """
+    inputs = _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr)
+    hint = np.argsort(volume, kind="stable") if size_order_hint is None else size_order_hint
+    src, dst, size, group, agg = _dispatch_kernel(*inputs, volume, hint)
+    _check_aggregators(agg)
+    return src, dst, size, group
+
+
+def _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr) -> tuple:
+    """The validated arguments of :func:`_group_holders_kernel` (unknown rule, shapes, node_rank: errors)."""
     if rule not in AGGREGATOR_RULES:
         raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
     members = np.ascontiguousarray(members_bool, dtype=bool)
@@ -273,16 +335,64 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
     salts = (member_salts(num_experts, seed, layer_id) if rule == RANDOM_MEMBER_LOWEST_NODE
              else _zero_salts(num_experts))
     mptr, midx = member_csr if member_csr is not None else membership_csr(members)
-    hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, midx, share.shape[1], share, ptr,
-                                                      nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
-                                                      rule == LARGEST_SHARE, rank)
+    return (mptr, midx, share.shape[1], share, ptr, nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
+            rule == LARGEST_SHARE, rank)
+
+
+def _check_aggregators(agg: np.ndarray) -> None:
+    """Raise MappingError for the first group whose drawn member is placed nowhere, else for the first
+    group with no expert placed (the kernels' codes -2 and -1)."""
+    if not agg.size or agg.min() >= 0:
+        return
     unplaced = np.flatnonzero(agg == -2)
     if unplaced.size:
         raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
     orphan = np.flatnonzero(agg < 0)
-    if orphan.size:
-        raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
-    return hold_ptr, hold_nodes, agg
+    raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
+
+
+@njit(cache=True)
+def _is_stable_order(volume, order):
+    """True when ``order`` is the permutation a stable ascending sort of ``volume`` gives."""
+    n = volume.shape[0]
+    if order.shape[0] != n:
+        return False
+    seen = np.zeros(n, np.bool_)
+    for k in range(n):
+        g = order[k]
+        if g < 0 or g >= n or seen[g]:
+            return False
+        seen[g] = True
+        if k > 0:
+            prev = order[k - 1]
+            if volume[prev] > volume[g] or (volume[prev] == volume[g] and prev > g):
+                return False
+    return True
+
+
+@njit(cache=True)
+def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank,
+                     volume, order_hint):
+    """(src, dst, size, group, aggregator) of :func:`dispatch_arrays`; no messages when an aggregator code
+    is negative (the caller raises)."""
+    hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts,
+                                                      tie_scale, largest_share, rank)
+    everyone = np.iinfo(np.int64).max
+    for g in range(agg.shape[0]):
+        if agg[g] < 0:
+            none = np.empty(0, np.int64)
+            return none, none.copy(), np.empty(0, np.float64), none.copy(), agg
+    if _is_stable_order(volume, order_hint):
+        src, group = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, order_hint, 0, everyone)
+    else:
+        src, group = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, np.argsort(volume, kind="mergesort"),
+                                       0, everyone)
+    dst = np.empty(src.shape[0], np.int64)
+    size = np.empty(src.shape[0], np.float64)
+    for k in range(src.shape[0]):
+        dst[k] = agg[group[k]]
+        size[k] = volume[group[k]]
+    return src, dst, size, group, agg
 
 
 @njit(cache=True)

@@ -16,11 +16,12 @@ whose keys are (time, remaining bytes, path).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from hdmoe_ray.core.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import LARGEST_SHARE, emit_csr_messages, group_holders
+from hdmoe_ray.network.aggregator import LARGEST_SHARE, dispatch_arrays
 
 
 def group_volume_bytes(group_tokens: np.ndarray, hidden_size: int, bytes_per_element: int) -> np.ndarray:
@@ -59,7 +60,8 @@ class Messages:
         for name in ("dst", "size_bytes", "group"):
             if getattr(self, name).shape[0] != m:
                 raise MappingError(f"Messages.{name} has {getattr(self, name).shape[0]} entries, src has {m}")
-        if m and (self.size_bytes.min() < 0 or not np.all(np.isfinite(self.size_bytes))):
+        # min >= 0 and a finite max: all finite and non-negative (a NaN fails the first test)
+        if m and not (self.size_bytes.min() >= 0 and np.isfinite(self.size_bytes.max())):
             raise MappingError("Messages.size_bytes must be finite and non-negative")
         if m and (min(self.src.min(), self.dst.min()) < 0):
             raise MappingError("Messages.src/dst hold a negative node id")
@@ -72,11 +74,15 @@ class Messages:
     def total_bytes(self) -> float:
         return float(self.size_bytes.sum())
 
+    @cached_property
+    def _max_node(self) -> int:
+        """The largest node id named (-1 without messages); computed once, every ``check_nodes`` reuses it."""
+        return int(max(self.src.max(), self.dst.max())) if self.num_messages else -1
+
     def check_nodes(self, num_nodes: int) -> None:
         """Raise MappingError when a message names a node outside the mesh ``[0, num_nodes)``."""
-        if self.num_messages and max(self.src.max(), self.dst.max()) >= num_nodes:
-            raise MappingError(f"a message names node {int(max(self.src.max(), self.dst.max()))}, "
-                               f"mesh has {num_nodes} nodes")
+        if self._max_node >= num_nodes:
+            raise MappingError(f"a message names node {self._max_node}, mesh has {num_nodes} nodes")
 
 
 def empty_messages() -> Messages:
@@ -87,7 +93,8 @@ def empty_messages() -> Messages:
 def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray,
                         node_share: np.ndarray, *, aggregator_rule: str = LARGEST_SHARE, seed: int = 0,
                         layer_id: int = 0, node_rank: np.ndarray | None = None,
-                        member_csr: tuple[np.ndarray, np.ndarray] | None = None) -> Messages:
+                        member_csr: tuple[np.ndarray, np.ndarray] | None = None,
+                        size_order_hint: np.ndarray | None = None) -> Messages:
     """Dispatch messages: every holder of g sends ``group_volume_bytes[g]`` to g's aggregator.
 
     Args:
@@ -99,6 +106,8 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
             seed and layer_id only seed the ``random_member_lowest_node`` draw, whose "lowest" node follows
             ``node_rank`` (each node's logical cluster id; None: node ids).
         member_csr: ``members_bool`` as a CSR (``LayerWorkload.member_csr``), or None to build it here.
+        size_order_hint: the groups' likely order by volume (``LayerWorkload.group_order``: by tokens, of
+            which volumes are a multiple); checked, and the groups sorted anyway when it is wrong.
 
     Returns:
         Messages ordered by ascending size, then group, then source (see the module docstring).
@@ -109,12 +118,11 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
         raise TraceError(f"group_volume_bytes has shape {volume.shape}, expected ({members.shape[0]},)")
     if volume.size and (volume.min() < 0 or not np.all(np.isfinite(volume))):
         raise TraceError("group_volume_bytes must be finite and non-negative")
-    hold_ptr, hold_nodes, agg = group_holders(members, node_share, rule=aggregator_rule, seed=seed,
-                                              layer_id=layer_id, node_rank=node_rank, member_csr=member_csr)
-    by_size = np.argsort(volume, kind="stable")  # groups by size, then row
-    # no self-messages, no empty groups
-    src, g = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, by_size, 0, np.iinfo(np.int64).max)
-    return Messages(src=src, dst=agg[g], size_bytes=volume[g], group=g)
+    # groups by size, then row; no self-messages, no empty groups
+    src, dst, size, group = dispatch_arrays(members, volume, node_share, rule=aggregator_rule, seed=seed,
+                                            layer_id=layer_id, node_rank=node_rank, member_csr=member_csr,
+                                            size_order_hint=size_order_hint)
+    return Messages(src=src, dst=dst, size_bytes=size, group=group)
 
 
 def combine_messages(messages: Messages) -> Messages:

@@ -116,7 +116,7 @@ class LayerCostModel:
         volume = group_volume_bytes(work.group_tokens, self.hidden_size, self.a2a_bytes_per_element)
         return all_to_all_messages(work.members, volume, node_share, aggregator_rule=self.aggregator_rule,
                                    seed=self.aggregator_seed, layer_id=work.layer_id, node_rank=node_rank,
-                                   member_csr=work.member_csr)
+                                   member_csr=work.member_csr, size_order_hint=work.group_order)
 
     def layer_cost(self, work: LayerWorkload, layer_map: LayerMapping) -> LayerCost:
         d = self.mesh.num_nodes

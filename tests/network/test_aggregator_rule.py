@@ -100,3 +100,12 @@ def test_profile_field_is_validated_and_defaults_to_the_authors_rule():
     assert ProfileConfig(aggregator_rule=AUTHORS).aggregator_rule == AUTHORS
     with pytest.raises(ConfigError, match="profile.aggregator_rule"):
         ProfileConfig(aggregator_rule="lowest")
+
+
+def test_de_bruijn_table_gives_the_index_of_every_single_bit():
+    from hdmoe_ray.network.aggregator import _DE_BRUIJN_BIT, _DE_BRUIJN_MAGIC
+
+    for b in range(64):
+        low = np.uint64(1) << np.uint64(b)
+        with np.errstate(over="ignore"):
+            assert _DE_BRUIJN_BIT[int((low * _DE_BRUIJN_MAGIC) >> np.uint64(58))] == b
