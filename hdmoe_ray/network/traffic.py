@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from numba import njit
 
 from hdmoe_ray.core.errors import MappingError, TraceError
 from hdmoe_ray.network.aggregator import LARGEST_SHARE, dispatch_arrays
@@ -132,8 +133,17 @@ def combine_messages(messages: Messages) -> Messages:
 
 
 def node_traffic_bytes(messages: Messages, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes sent [D] and received [D] by every node."""
+    """Bytes sent [D] and received [D] by every node (each summed in message order, as ``np.bincount``)."""
     messages.check_nodes(num_nodes)
-    sent = np.bincount(messages.src, weights=messages.size_bytes, minlength=num_nodes)
-    received = np.bincount(messages.dst, weights=messages.size_bytes, minlength=num_nodes)
-    return sent.astype(np.float64), received.astype(np.float64)
+    return _node_traffic_kernel(messages.src, messages.dst, messages.size_bytes, num_nodes)
+
+
+@njit(cache=True)
+def _node_traffic_kernel(src, dst, size, num_nodes):
+    """(sent [D], received [D]) in one pass over the messages."""
+    sent = np.zeros(num_nodes, np.float64)
+    received = np.zeros(num_nodes, np.float64)
+    for m in range(src.shape[0]):
+        sent[src[m]] += size[m]
+        received[dst[m]] += size[m]
+    return sent, received

@@ -345,24 +345,22 @@ def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, recor
 
 
 @njit(cache=True)
-def _mesh_stream_starts(mesh_x, mesh_y, src, dst, n_chunks):
+def _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     """Where every input stream (link ``node * 4 + direction``, times 5, plus slot: 0 injected, 1 + d arrived
     over direction d) starts in the records of a whole-mesh sweep, and its end: int64 [D * 20 + 1].
 
     O(messages + D), no walk along the routes: a message's chunks add one record to the injected stream of
     its first link, one to the turning link (if it turns) and one to every further link of each straight
     run, counted as +n / -n at the ends of the run in one difference array per direction, then summed
-    along rows (east, west) and columns (south, north).
+    along rows (east, west) and columns (south, north). ``node_x``, ``node_y``: every node's coordinates.
     """
     num_nodes = mesh_x * mesh_y
     counts = np.zeros(num_nodes * 20 + 1, np.int64)
     run = np.zeros((NUM_DIRS, num_nodes), np.int64)  # difference arrays of the straight runs
     for m in range(src.shape[0]):
         c = n_chunks[m]
-        sy = src[m] // mesh_x
-        sx = src[m] - sy * mesh_x
-        ty = dst[m] // mesh_x
-        tx = dst[m] - ty * mesh_x
+        sx, sy = node_x[src[m]], node_y[src[m]]
+        tx, ty = node_x[dst[m]], node_y[dst[m]]
         node = src[m]
         slot = 0
         if tx != sx:
@@ -412,7 +410,7 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     chunks, ``n - 1`` of ``chunk_bytes`` and a last one of ``s - (n - 1) * chunk_bytes`` (as
     ``loads.last_chunk_bytes`` counts them). Injected in index order, each first link's stream is already
     FIFO (one time, increasing keys). Unlike :func:`des_sweep`, a record carries what serving it needs
-    (arrival time, key, duration, bytes, destination, message), copied forward as the chunk moves, so
+    (arrival time, key, duration, bytes, destination), copied forward as the chunk moves, so
     the sweep reads and writes its streams in order instead of jumping between per-entity arrays.
 
     Returns ``(finish_s [M], busy_s [L], load_bytes [L], complete)``: every message's arrival (the latest of
@@ -424,23 +422,25 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     num_nodes = mesh_x * mesh_y
     chunked = chunk_bytes > 0.0
     n_chunks = np.ones(num_messages, np.int64)
+    n_ent = num_messages
     if chunked:
         for m in range(num_messages):
             n_chunks[m] = max(np.int64(np.ceil(size_bytes[m] / chunk_bytes)), 1)
-    start = _mesh_stream_starts(mesh_x, mesh_y, src, dst, n_chunks)
+        n_ent = n_chunks.sum()
+    node_x = np.empty(num_nodes, np.int64)
+    node_y = np.empty(num_nodes, np.int64)
+    for node in range(num_nodes):
+        node_y[node] = node // mesh_x
+        node_x[node] = node - node_y[node] * mesh_x
+    start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
     n_rec = start[-1]
     rec_t = np.empty(n_rec, np.float64)
     rec_key = np.empty(n_rec, np.int64)
     rec_dur = np.empty(n_rec, np.float64)
     rec_size = np.empty(n_rec, np.float64)
     rec_dst = np.empty(n_rec, np.int64)
-    rec_msg = np.empty(n_rec, np.int64)
+    key_msg = np.empty(n_ent if chunked else 0, np.int64)  # the message of every chunk (key = message unchunked)
     cursor = start[:-1].copy()
-    node_x = np.empty(num_nodes, np.int64)
-    node_y = np.empty(num_nodes, np.int64)
-    for node in range(num_nodes):
-        node_y[node] = node // mesh_x
-        node_x[node] = node - node_y[node] * mesh_x
     # inject: every chunk on the injected stream of its first link, in index order
     e = 0
     n_moving = 0
@@ -448,6 +448,8 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
         last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
         direction = _dir_xy(node_x[src[m]], node_y[src[m]], node_x[dst[m]], node_y[dst[m]])
         for c in range(n_chunks[m]):
+            if chunked:
+                key_msg[e] = m
             if direction >= 0:
                 size = last if c == n_chunks[m] - 1 else chunk_bytes
                 r = cursor[(src[m] * 4 + direction) * 5]
@@ -456,7 +458,6 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
                 rec_size[r] = size
                 rec_dur[r] = size / link_bytes_per_s
                 rec_dst[r] = dst[m]
-                rec_msg[r] = m
                 cursor[(src[m] * 4 + direction) * 5] = r + 1
                 n_moving += 1
             e += 1
@@ -512,7 +513,8 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
             t_next = free + hop_latency
             d = rec_dst[r]
             if next_node == d:
-                finish[rec_msg[r]] = max(finish[rec_msg[r]], t_next)
+                m = key_msg[rec_key[r]] if chunked else rec_key[r]
+                finish[m] = max(finish[m], t_next)
                 n_arrived += 1
                 continue
             nxt = _dir_xy(node_x[next_node], node_y[next_node], node_x[d], node_y[d])
@@ -524,7 +526,6 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
             rec_dur[q] = dur
             rec_size[q] = rec_size[r]
             rec_dst[q] = d
-            rec_msg[q] = rec_msg[r]
         busy[link_of[ln >> 2, direction]] = link_busy
         load[link_of[ln >> 2, direction]] = link_load
     return finish, busy, load, n_arrived == n_moving
