@@ -145,7 +145,8 @@ class RayEngine:
         for step in steps:
             for attempt in range(self.max_step_retries + 1):
                 try:
-                    out.append(simulate_step_tiled(self._actors, call, get, cost_model, step, mapping, self.stats))
+                    out.append(simulate_step_tiled(self._actors, call, get, cost_model, step, mapping, self.stats,
+                                                   put=ray.put))
                     break
                 except ray.exceptions.RayActorError as exc:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

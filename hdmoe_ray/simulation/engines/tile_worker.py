@@ -11,58 +11,174 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from hdmoe_ray.cost.compute import node_compute_from_counts_s, shared_compute_s
-from hdmoe_ray.network.aggregator import _expert_nodes
-from hdmoe_ray.network.flow import lone_message_s
-from hdmoe_ray.network.loads import last_chunk_bytes
+from hdmoe_ray.cost.compute import shared_compute_s
 from hdmoe_ray.network.xy import NORTH_ONLY, SOUTH_ONLY, X_DIRS, des_sweep
 from hdmoe_ray.simulation.engines.tiles import (
     Entities,
     LayerGroups,
     TileConstants,
     TilePartition,
+    TileShare,
     band_link_ids,
 )
 
 
-@njit(cache=True)
-def _emit_own(member_ptr, member_idx, eptr, enodes, agg, volume, order, node_lo, num_own):
-    """Own dispatch messages (src, group) in message order: for every group (size order) with volume,
-    every own node holding one of its members (ascending id) except its aggregator."""
-    mark = np.zeros(max(num_own, 1), np.bool_)
-    touched = np.empty(max(num_own, 1), np.int64)
-    cap = 16
-    src = np.empty(cap, np.int64)
-    grp = np.empty(cap, np.int64)
+def flow_only(constants: TileConstants) -> bool:
+    """network=flow without a simulated combine: tiles exchange byte histograms, not chunks (see round)."""
+    return not constants.timed and not constants.simulate_combine
+
+
+def rounds_of(constants: TileConstants, num_tiles: int, num_items: int) -> int:
+    """Rounds of a step: ``items + n - 1`` (pipelined chunks), or ``n`` for :func:`flow_only` (every tile's
+    own traffic in round 0, then histograms passed on one band per round)."""
+    if not num_items:
+        return 0
+    return num_tiles if flow_only(constants) else num_items + num_tiles - 1
+
+
+@njit(cache=True, inline="always")
+def _own_holders(g, member_ptr, member_idx, eptr, enodes, mark, held):
+    """Own nodes (band-local ids) holding a member of group g, ascending, into ``held``; returns how many."""
     n = 0
+    for q in range(member_ptr[g], member_ptr[g + 1]):
+        i = member_idx[q]
+        for k in range(eptr[i], eptr[i + 1]):
+            d = enodes[k]
+            if not mark[d]:
+                mark[d] = True
+                j = n  # insertion: a group has few holders in a band
+                while j > 0 and held[j - 1] > d:
+                    held[j] = held[j - 1]
+                    j -= 1
+                held[j] = d
+                n += 1
+    for q in range(n):
+        mark[held[q]] = False
+    return n
+
+
+@njit(cache=True, inline="always")
+def _lone_s(size, hops, chunk_bytes, link_bytes_per_s, hop_latency_s):
+    """``flow.lone_message_s`` of one message (same operations; ``chunk_bytes <= 0``: no chunking)."""
+    last = size
+    if chunk_bytes > 0.0:
+        last = size - (max(np.int64(np.ceil(size / chunk_bytes)), 1) - 1) * chunk_bytes
+    return size / link_bytes_per_s + (hops - 1) * last / link_bytes_per_s + hops * hop_latency_s
+
+
+@njit(cache=True)
+def _flow_dispatch(member_ptr, member_idx, eptr, enodes, agg, volume, order, node_lo, num_own, mesh_x, row_lo,
+                   row_hi, chunk_bytes, link_bytes_per_s, hop_latency_s, load, south, north, sent):
+    """One layer's own dispatch messages (every own holder of every group with volume, except its aggregator)
+    under the flow model, without materialising them: bytes onto own links along XY routes, bytes leaving
+    the band along a column into ``south[x, dst row - row_hi]`` / ``north[x, dst row]`` (the neighbour
+    carries them on), own sent bytes; returns the longest lone message (0 without messages)."""
+    mark = np.zeros(max(num_own, 1), np.bool_)
+    held = np.empty(max(num_own, 1), np.int64)
+    lone = 0.0
     for g in order:
-        if volume[g] <= 0.0:
+        w = volume[g]
+        if w <= 0.0:
             continue
-        n_t = 0
-        for q in range(member_ptr[g], member_ptr[g + 1]):
-            i = member_idx[q]
-            for k in range(eptr[i], eptr[i + 1]):
-                d = enodes[k]
-                if not mark[d]:
-                    mark[d] = True
-                    touched[n_t] = d
-                    n_t += 1
-        held = np.sort(touched[:n_t])
-        for q in range(n_t):
-            mark[held[q]] = False
-            d = held[q] + node_lo
-            if d == agg[g]:
+        n_held = _own_holders(g, member_ptr, member_idx, eptr, enodes, mark, held)
+        dst = agg[g]
+        tx, ty = dst % mesh_x, dst // mesh_x
+        for q in range(n_held):
+            node = held[q] + node_lo
+            if node == dst:
                 continue
-            if n == src.shape[0]:
-                src2 = np.empty(2 * n, np.int64)
-                grp2 = np.empty(2 * n, np.int64)
-                src2[:n] = src
-                grp2[:n] = grp
-                src, grp = src2, grp2
-            src[n] = d
-            grp[n] = g
-            n += 1
-    return src[:n], grp[:n]
+            sent[held[q]] += w
+            x, y = node % mesh_x, node // mesh_x
+            lone = max(lone, _lone_s(w, abs(x - tx) + abs(y - ty), chunk_bytes, link_bytes_per_s, hop_latency_s))
+            while x < tx:
+                load[(node - node_lo) * 4] += w
+                node += 1
+                x += 1
+            while x > tx:
+                load[(node - node_lo) * 4 + 1] += w
+                node -= 1
+                x -= 1
+            while y < ty:
+                if y >= row_hi:
+                    south[x, ty - row_hi] += w
+                    break
+                load[(node - node_lo) * 4 + 2] += w
+                node += mesh_x
+                y += 1
+            while y > ty:
+                if y < row_lo:
+                    north[x, ty] += w
+                    break
+                load[(node - node_lo) * 4 + 3] += w
+                node -= mesh_x
+                y -= 1
+    return lone
+
+
+@njit(cache=True)
+def _dispatch_entities(member_ptr, member_idx, eptr, enodes, agg, volume, order, node_lo, num_own, mesh_x,
+                       num_nodes, max_chunks, chunk_bytes, link_bytes_per_s, hop_latency_s, sent):
+    """One layer's own dispatch messages as chunks at their source, in key order: ``(src, dst, key, size,
+    message size)``, key ``(rank of the group in size order * D + src) * max_chunks + chunk`` (how the local
+    DES numbers chunks: message order is size, group, source); adds own sent bytes; returns the longest lone
+    message too. ``num_nodes``: D."""
+    mark = np.zeros(max(num_own, 1), np.bool_)
+    held = np.empty(max(num_own, 1), np.int64)
+    cap = 1024
+    src = np.empty(cap, np.int64)
+    dst = np.empty(cap, np.int64)
+    key = np.empty(cap, np.int64)
+    size = np.empty(cap, np.float64)
+    msize = np.empty(cap, np.float64)
+    n = 0
+    lone = 0.0
+    for r in range(order.shape[0]):
+        g = order[r]
+        w = volume[g]
+        if w <= 0.0:
+            continue
+        n_held = _own_holders(g, member_ptr, member_idx, eptr, enodes, mark, held)
+        a = agg[g]
+        tx, ty = a % mesh_x, a // mesh_x
+        n_chunks = 1
+        last = w
+        if chunk_bytes > 0.0:
+            n_chunks = max(np.int64(np.ceil(w / chunk_bytes)), 1)
+            last = w - (n_chunks - 1) * chunk_bytes
+        for q in range(n_held):
+            node = held[q] + node_lo
+            if node == a:
+                continue
+            sent[held[q]] += w
+            lone = max(lone, _lone_s(w, abs(node % mesh_x - tx) + abs(node // mesh_x - ty), chunk_bytes,
+                                     link_bytes_per_s, hop_latency_s))
+            if n + n_chunks > src.shape[0]:
+                grow = max(2 * src.shape[0], n + n_chunks)
+                src, dst, key = _grow_i(src, n, grow), _grow_i(dst, n, grow), _grow_i(key, n, grow)
+                size, msize = _grow_f(size, n, grow), _grow_f(msize, n, grow)
+            base = (r * num_nodes + node) * max_chunks
+            for c in range(n_chunks):
+                src[n] = node
+                dst[n] = a
+                key[n] = base + c
+                size[n] = last if c == n_chunks - 1 else chunk_bytes
+                msize[n] = w
+                n += 1
+    return src[:n], dst[:n], key[:n], size[:n], msize[:n], lone
+
+
+@njit(cache=True)
+def _grow_i(a, n, cap):
+    out = np.empty(cap, np.int64)
+    out[:n] = a[:n]
+    return out
+
+
+@njit(cache=True)
+def _grow_f(a, n, cap):
+    out = np.empty(cap, np.float64)
+    out[:n] = a[:n]
+    return out
 
 
 # ---- worker ---------------------------------------------------------------------------------------------
@@ -118,49 +234,45 @@ class TileWorker:
 
     # -- step set-up ------------------------------------------------------------------------------------
 
-    def begin_step(self, groups: list[LayerGroups | None], shares: list[np.ndarray],
+    def begin_step(self, groups: list[LayerGroups | None], shares: list[TileShare],
                    expert_tokens: list[np.ndarray], items: list[tuple[str, int] | None],
-                   traffic_shares: list[np.ndarray | None] | None = None) -> None:
-        """``groups[k]``: layer k's group table (None for an all-reduce layer); ``shares[k]``: float64
-        [E, own nodes], this tile's columns of P; ``items``: the pipeline (phase, layer) or None (a pad);
-        ``traffic_shares[k]``: the columns whose holders send layer k's messages when they differ from P
-        (hybrid CB's region representatives, ``LayerCostModel.traffic_share``), else None."""
+                   senders: list[TileShare | None] | None = None) -> None:
+        """``groups[k]``: layer k's group table (None for an all-reduce layer); ``shares[k]``: this tile's
+        entries of P; ``items``: the pipeline (phase, layer) or None (a pad); ``senders[k]``: the holders that
+        send layer k's messages when they differ from P's (hybrid CB's region representatives,
+        ``LayerCostModel.traffic_share``), else None."""
         self._reset()
         k = self.k
         self.groups = groups
         self.items = items
-        d = k.num_nodes
-        compute = []
-        for share, tokens in zip(shares, expert_tokens):
-            per_node = node_compute_from_counts_s(share, tokens, k.expert_flops_per_token, k.flops_per_s)
-            compute.append(per_node + shared_compute_s(k.batch_size, k.shared_flops_per_token, d, k.flops_per_s))
-        self.node_compute_s = np.asarray(compute).reshape(len(shares), self.node_hi - self.node_lo)
+        own = self.node_hi - self.node_lo
+        shared = shared_compute_s(k.batch_size, k.shared_flops_per_token, k.num_nodes, k.flops_per_s)
+        self.node_compute_s = np.empty((len(shares), own))
+        for layer, (share, tokens) in enumerate(zip(shares, expert_tokens)):
+            expert = np.repeat(np.arange(share.expert_ptr.size - 1), np.diff(share.expert_ptr))
+            per_node = np.bincount(share.node, weights=share.value * np.asarray(tokens, np.float64)[expert],
+                                   minlength=own)
+            self.node_compute_s[layer] = per_node * (k.expert_flops_per_token / k.flops_per_s) + shared
         self.shares = shares
-        self.traffic_shares = traffic_shares or [None] * len(shares)
+        self.senders = senders or [None] * len(shares)
+
+    def _layer_args(self, layer: int) -> tuple:
+        """The emission kernels' inputs for a layer: group table, own senders (CSR), band."""
+        g = self.groups[layer]
+        held = self.senders[layer] if self.senders[layer] is not None else self.shares[layer]
+        return (g.member_ptr, g.member_idx, held.expert_ptr, held.node, g.aggregator, g.volume_bytes, g.order,
+                self.node_lo, self.node_hi - self.node_lo, self.k.mesh_x)
 
     def _emit_dispatch(self, layer: int) -> Entities:
         """Own dispatch messages of a layer as chunks (entities) at their source, with their keys."""
-        g = self.groups[layer]
         k = self.k
-        senders = self.traffic_shares[layer] if self.traffic_shares[layer] is not None else self.shares[layer]
-        eptr, enodes = _expert_nodes(np.ascontiguousarray(senders))
-        src, grp = _emit_own(g.member_ptr, g.member_idx, eptr, enodes, g.aggregator, g.volume_bytes, g.order,
-                             self.node_lo, self.node_hi - self.node_lo)
-        size = g.volume_bytes[grp]
-        dst = g.aggregator[grp]
-        rank = np.empty_like(g.order)
-        rank[g.order] = np.arange(g.order.size)
-        n_chunks, last = last_chunk_bytes(size, k.chunk_bytes)
-        hops = np.abs(src % k.mesh_x - dst % k.mesh_x) + np.abs(src // k.mesh_x - dst // k.mesh_x)
-        self.lone_s[layer] = float(lone_message_s(size, hops, last, k.link_bytes_per_s, k.hop_latency_s).max()) \
-            if size.size else 0.0
-        self.sent_bytes[("dispatch", layer)] = np.bincount(src - self.node_lo, weights=size,
-                                                           minlength=self.node_hi - self.node_lo)
-        msg = np.repeat(np.arange(src.size), n_chunks)
-        chunk = np.arange(msg.size) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
-        csize = np.where(chunk == n_chunks[msg] - 1, last[msg], float(k.chunk_bytes or 0.0))
-        key = (rank[grp][msg] * k.num_nodes + src[msg]) * g.max_chunks + chunk
-        return Entities(src[msg].copy(), dst[msg], src[msg], np.zeros(msg.size), key, csize, size[msg])
+        sent = np.zeros(self.node_hi - self.node_lo)
+        src, dst, key, size, msize, lone = _dispatch_entities(
+            *self._layer_args(layer), k.num_nodes, self.groups[layer].max_chunks, float(k.chunk_bytes or 0.0),
+            k.link_bytes_per_s, k.hop_latency_s, sent)
+        self.sent_bytes[("dispatch", layer)] = sent
+        self.lone_s[layer] = lone
+        return Entities(src.copy(), dst, src, np.zeros(src.size), key, size, msize)
 
     def _emit_combine(self, layer: int) -> Entities:
         """Combine chunks: the dispatch chunks delivered to own aggregators, reversed, same keys."""
@@ -234,9 +346,61 @@ class TileWorker:
             raise AssertionError(f"tile {self.tile}: an entity stopped inside its band")
         return rest
 
-    def round(self, r: int, from_north: Entities | None, from_south: Entities | None) -> tuple[Entities, Entities]:
+    # -- flow without a simulated combine: link loads only ---------------------------------------------
+
+    def _flow_own(self) -> tuple[np.ndarray, np.ndarray]:
+        """Round 0: every item's own messages over own links; returns the byte histograms [items, X, rows]
+        of what leaves the band south (destination rows from row_hi) and north (rows below row_lo)."""
+        k = self.k
+        south = np.zeros((len(self.items), k.mesh_x, k.mesh_y - self.row_hi))
+        north = np.zeros((len(self.items), k.mesh_x, self.row_lo))
+        for item, (_, layer) in enumerate(self.items):
+            load = np.zeros(self.link_ids.size)
+            sent = np.zeros(self.node_hi - self.node_lo)
+            self.lone_s[layer] = _flow_dispatch(*self._layer_args(layer), self.row_lo, self.row_hi,
+                                                float(k.chunk_bytes or 0.0), k.link_bytes_per_s, k.hop_latency_s,
+                                                load, south[item], north[item], sent)
+            self.load_bytes[("dispatch", layer)] = load
+            self.sent_bytes[("dispatch", layer)] = sent
+        return south, north
+
+    def _flow_absorb(self, from_north: np.ndarray | None, from_south: np.ndarray | None
+                     ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Later rounds: bytes entering the band along columns load own column links up to their destination
+        row (suffix / prefix sums of the histograms); what goes beyond the band is passed on."""
+        rows = self.row_hi - self.row_lo
+        to_south = to_north = None
+        if from_north is not None:  # [items, X, Y - row_lo]: heading south to row row_lo + j
+            after = np.cumsum(from_north[:, :, ::-1], axis=2)[:, :, ::-1]  # bytes to rows >= row_lo + j
+            m = min(rows, after.shape[2] - 1)  # own rows with a south link
+            for item, (_, layer) in enumerate(self.items):
+                self.load_bytes[("dispatch", layer)].reshape(rows, -1, 4)[:m, :, 2] += after[item, :, 1:m + 1].T
+            to_south = np.ascontiguousarray(from_north[:, :, rows:]) if self.tile < self.num_tiles - 1 else None
+        if from_south is not None:  # [items, X, row_hi]: heading north to row j
+            before = np.cumsum(from_south, axis=2)  # bytes to rows <= j
+            first = 1 if self.row_lo == 0 else 0  # row 0 has no north link
+            for item, (_, layer) in enumerate(self.items):
+                self.load_bytes[("dispatch", layer)].reshape(rows, -1, 4)[first:, :, 3] += \
+                    before[item, :, self.row_lo + first - 1:self.row_hi - 1].T
+            to_north = np.ascontiguousarray(from_south[:, :, :self.row_lo]) if self.tile > 0 else None
+        return to_south, to_north
+
+    def _flow_round(self, r: int, from_north, from_south):
+        if r == 0:
+            south, north = self._flow_own()
+            return (south if self.tile < self.num_tiles - 1 else None), (north if self.tile > 0 else None)
+        return self._flow_absorb(from_north, from_south)
+
+    # -- rounds ---------------------------------------------------------------------------------------
+
+    def round(self, r: int, from_north, from_south):
         """Round r: south links of item r - t (with the batch from the tile above), north links of item
-        r - (n-1-t) (with the batch from the tile below). Returns (batch to the tile below, to the tile above)."""
+        r - (n-1-t) (with the batch from the tile below). Returns (batch to the tile below, to the tile above).
+        :func:`flow_only`: own traffic in round 0, byte histograms from the neighbours after."""
+        if flow_only(self.k):
+            to_south, to_north = self._flow_round(r, from_north, from_south)
+            self.round_bytes.append(sum(a.nbytes for a in (to_south, to_north) if a is not None))
+            return to_south, to_north
         n, t = self.num_tiles, self.tile
         to_south = self._wave(r - t, from_north, south=True)
         to_north = self._wave(r - (n - 1 - t), from_south, south=False)

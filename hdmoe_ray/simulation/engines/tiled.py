@@ -4,10 +4,10 @@ Python here (no Ray): ``ray_actors.py`` turns the workers into Ray actors, and
 :func:`simulate_steps_in_process` runs the same algorithm with plain objects.
 
 **What a tile holds.** Its row band ``[row_lo, row_hi)``, the run's scalar constants
-(:class:`TileConstants`: no mesh tables, no full-mesh cost model), and per decode step its nodes' share of
-every expert (the columns of P for its nodes), the loads and schedules of the links leaving its nodes,
-and the message chunks (entities) currently at its nodes. What every tile shares is the step's group
-table (members, volumes, aggregator, size order): O(groups), independent of the mesh.
+(:class:`TileConstants`: no mesh tables, no full-mesh cost model), and per decode step its nodes' entries
+of P per layer (:class:`TileShare`, sparse), the loads and schedules of the links leaving its nodes, and
+the message chunks (entities) currently at its nodes. What every tile shares is the step's group table
+(members, volumes, aggregator, size order): O(groups), independent of the mesh.
 
 **Why rows, and the rounds.** Under XY routing a message moves along its row first (links of one tile
 only), then along its destination column, south (+y) or north, never both. So for one all-to-all phase
@@ -20,6 +20,12 @@ in round r tile t serves the south links of item r - t and the north links of it
 hands the entities that leave it to its neighbour as one batch per neighbour per round. A step takes
 ``items + n - 1`` rounds; with 2 tiles and many layers every tile is busy in every round.
 
+**network=flow without a simulated combine** (``profile=paper``) needs link loads only, so there are
+no items and no chunks: in round 0 every tile walks its own messages (every layer) over its own links
+and sums the bytes that leave its band along a column into a histogram per (layer, column, destination
+row); in round r >= 1 it adds the histogram received from each neighbour to its column links (a suffix
+or prefix sum per column) and passes the part bound beyond its band on. A step takes ``n`` rounds.
+
 **Equality with engine=local.** Links are served by :func:`hdmoe_ray.network.xy.des_sweep`, the local
 DES's kernel, FIFO by (arrival time, key) where an entity's key ``(rank of its group in size order *
 D + source node) * C + chunk`` orders entities exactly as the local DES numbers them (message order:
@@ -28,11 +34,13 @@ adds the same link loads (in another order: equal to ~1e-16 relative). The combi
 starts at each aggregator from the dispatch chunks it received, reversed, with the same keys; it is
 scheduled at least n items after its dispatch so that every chunk has arrived.
 
-**Driver.** Per step it computes each layer's aggregators (O(groups x members x holders), no [G, D]
-table) and starts, per round, one call per worker whose arguments are the batches its neighbours
-produced in the previous round (futures under Ray: no worker blocks on another, the driver waits only
-at the end of the step). ``call(worker, method, *args, num_returns=1)`` starts a method (a value, or a
-future for Ray) and ``get(list)`` waits for results.
+**Driver.** Per step it computes each layer's holder lists from P (no [E, D] table) and aggregators
+(``random_member_lowest_node``: O(group members), from each expert's lowest-ranked holder;
+``largest_share``: ``group_holders``, which needs every holder's work), hands each tile its entries, and
+starts, per round, one call per worker whose arguments are the batches its neighbours produced in the
+previous round (futures under Ray: no worker blocks on another, the driver waits only at the end of the
+step). ``call(worker, method, *args, num_returns=1)`` starts a method (a value, or a future for Ray),
+``get(list)`` waits for results, ``put(value)`` shares a value sent to every worker (serialised once).
 """
 
 from __future__ import annotations
@@ -44,17 +52,25 @@ from typing import Any
 import numpy as np
 
 from hdmoe_ray.core.breakdown import LayerCost
+from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.layer_workload import LayerWorkload
-from hdmoe_ray.core.mapping import Mapping
-from hdmoe_ray.network.aggregator import group_holders
+from hdmoe_ray.core.mapping import LayerMapping, Mapping
+from hdmoe_ray.network.aggregator import RANDOM_MEMBER_LOWEST_NODE, group_holders
 from hdmoe_ray.network.flow import flow_time_s
 from hdmoe_ray.network.loads import check_link_params, last_chunk_bytes
+from hdmoe_ray.network.sparse_share import (
+    cluster_holders,
+    dense_holders,
+    lowest_rank_holder,
+    random_member_aggregators,
+)
 from hdmoe_ray.network.traffic import group_volume_bytes
-from hdmoe_ray.simulation.engines.tile_worker import TileWorker
+from hdmoe_ray.simulation.engines.tile_worker import TileWorker, rounds_of
 from hdmoe_ray.simulation.engines.tiles import (
     LayerGroups,
     TileConstants,
     TilePartition,
+    TileShare,
     row_bands,
 )
 from hdmoe_ray.simulation.layer_cost import LayerCostModel
@@ -85,17 +101,50 @@ class EngineStats:
                 "max_tile_peak_rss_bytes": int(max(self.tile_peak_rss_bytes, default=0)), "restarts": self.restarts}
 
 
-def layer_groups(cm: LayerCostModel, work: LayerWorkload, share: np.ndarray,
-                 node_rank: np.ndarray | None = None) -> LayerGroups:
-    """The group table of a layer with its aggregators (the driver's part; no [G, D] table)."""
+@dataclass(eq=False)
+class LayerInputs:
+    """What the driver hands the tiles for one layer: its group table (None for an all-reduce layer) and,
+    per tile, its nodes' share of P and of the senders' share (None when the senders are P's holders)."""
+
+    groups: LayerGroups | None
+    shares: list[TileShare]
+    senders: list[TileShare | None]
+
+
+def layer_inputs(cm: LayerCostModel, work: LayerWorkload, layer_map: LayerMapping,
+                 part: TilePartition) -> LayerInputs:
+    """The driver's part of one layer: holder lists (no [E, D] table), aggregators (``random_member_lowest_node``:
+    O(group members) from each expert's lowest-ranked holder; ``largest_share``: ``group_holders`` on the
+    node share, which needs every holder's work), the tiles' slices."""
+    d, x = cm.mesh.num_nodes, cm.mesh.mesh_x
+    num_experts = layer_map.share.shape[0]
+    expert, node, rank, value = cluster_holders(layer_map.share, layer_map.cluster_to_node)
+    bands = [part.rows_of(t) for t in range(part.num_tiles)]
+    shares = [TileShare.of(expert, node, value, num_experts, lo * x, hi * x) for lo, hi in bands]
+    senders: list[TileShare | None] = [None] * part.num_tiles
+    if layer_map.comm_pattern == "ring_allreduce":
+        return LayerInputs(None, shares, senders)
+    if work.members.shape[1] != num_experts:
+        raise MappingError(f"groups index {work.members.shape[1]} experts, node_share has {num_experts} rows")
+    traffic = None
+    held = (expert, node, rank, value)
+    if cm.by_representatives(layer_map):
+        traffic = cm.traffic_share(layer_map, layer_map.node_share(d))
+        held = dense_holders(traffic, layer_map.node_rank(d))
+        senders = [TileShare.of(held[0], held[1], held[3], num_experts, lo * x, hi * x) for lo, hi in bands]
+    mptr, midx = work.member_csr
+    if cm.aggregator_rule == RANDOM_MEMBER_LOWEST_NODE:
+        agg = random_member_aggregators(mptr, midx, lowest_rank_holder(held[0], held[1], held[2], num_experts),
+                                        seed=cm.aggregator_seed, layer_id=work.layer_id)
+    else:
+        traffic = traffic if traffic is not None else layer_map.node_share(d)
+        _, _, agg = group_holders(work.members, traffic, rule=cm.aggregator_rule, seed=cm.aggregator_seed,
+                                  layer_id=work.layer_id, node_rank=layer_map.node_rank(d), member_csr=(mptr, midx))
     volume = group_volume_bytes(work.group_tokens, cm.hidden_size, cm.a2a_bytes_per_element)
-    _, _, agg = group_holders(work.members, share, rule=cm.aggregator_rule, seed=cm.aggregator_seed,
-                              layer_id=work.layer_id, node_rank=node_rank)
-    rows, cols = np.nonzero(work.members)
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=work.members.shape[0]))]).astype(np.int64)
     n_chunks, _ = last_chunk_bytes(volume[volume > 0], cm.chunk_bytes)
-    return LayerGroups(ptr, cols.astype(np.int64), volume, agg, np.argsort(volume, kind="stable"),
-                       int(n_chunks.max()) if n_chunks.size else 1)
+    groups = LayerGroups(mptr, midx, volume, agg, np.argsort(volume, kind="stable"),
+                         int(n_chunks.max()) if n_chunks.size else 1)
+    return LayerInputs(groups, shares, senders)
 
 
 def pipeline_items(traffic_layers: list[int], num_tiles: int, combine: bool) -> list[tuple[str, int] | None]:
@@ -109,30 +158,21 @@ def pipeline_items(traffic_layers: list[int], num_tiles: int, combine: bool) -> 
 
 
 def simulate_step_tiled(workers: Sequence[Any], call: Call, get: Get, cm: LayerCostModel,
-                        step: list[LayerWorkload], mapping: Mapping, stats: EngineStats) -> list[LayerCost]:
-    """LayerCosts of one step, computed by the tile workers (see the module docstring)."""
+                        step: list[LayerWorkload], mapping: Mapping, stats: EngineStats,
+                        put: Callable[[Any], Any] = lambda x: x) -> list[LayerCost]:
+    """LayerCosts of one step, computed by the tile workers (see the module docstring). ``put(x)``: a value
+    every worker receives (an object ref under Ray, so that it is serialised once)."""
     check_link_params(cm.link_bytes_per_s, cm.chunk_bytes, cm.hop_latency_s)
     n = len(workers)
     part = TilePartition(cm.mesh.mesh_x, cm.mesh.mesh_y, n)
-    d = cm.mesh.num_nodes
-    groups: list[LayerGroups | None] = []
-    shares: list[list[np.ndarray]] = [[] for _ in range(n)]
-    senders: list[list[np.ndarray | None]] = [[] for _ in range(n)]
-    for work, layer_map in zip(step, mapping.layers):
-        share = layer_map.node_share(d)
-        traffic = cm.traffic_share(layer_map, share)
-        for t in range(n):
-            lo, hi = part.rows_of(t)
-            cols = slice(lo * cm.mesh.mesh_x, hi * cm.mesh.mesh_x)
-            shares[t].append(np.ascontiguousarray(share[:, cols]))
-            senders[t].append(None if traffic is share else np.ascontiguousarray(traffic[:, cols]))
-        groups.append(None if layer_map.comm_pattern == "ring_allreduce"
-                      else layer_groups(cm, work, traffic, layer_map.node_rank(d)))
-    traffic = [k for k, g in enumerate(groups) if g is not None]
+    inputs = [layer_inputs(cm, work, layer_map, part) for work, layer_map in zip(step, mapping.layers)]
+    groups = put([li.groups for li in inputs])
+    traffic = [k for k, li in enumerate(inputs) if li.groups is not None]
     items = pipeline_items(traffic, n, cm.simulate_combine)
-    tokens = [w.expert_tokens for w in step]
-    get([call(w, "begin_step", groups, shares[t], tokens, items, senders[t]) for t, w in enumerate(workers)])
-    num_rounds = len(items) + n - 1 if items else 0
+    tokens = put([w.expert_tokens for w in step])
+    begun = [call(w, "begin_step", groups, [li.shares[t] for li in inputs], tokens, items,
+                  [li.senders[t] for li in inputs]) for t, w in enumerate(workers)]
+    num_rounds = rounds_of(TileConstants.of(cm), n, len(items))
     prev: list[Any] = [(None, None)] * n
     for r in range(num_rounds):
         outs = []
@@ -141,7 +181,7 @@ def simulate_step_tiled(workers: Sequence[Any], call: Call, get: Get, cm: LayerC
             from_south = prev[t + 1][1] if t < n - 1 else None
             outs.append(call(w, "round", r, from_north, from_south, num_returns=2))
         prev = outs
-    results = get([call(w, "end_step") for w in workers])
+    results = get(begun + [call(w, "end_step") for w in workers])[n:]
     stats.num_tiles = n
     stats.rounds_per_step.append(num_rounds)
     per_round = np.zeros(num_rounds, dtype=np.int64)
@@ -191,7 +231,8 @@ def _assemble(cm: LayerCostModel, step: list[LayerWorkload], mapping: Mapping, r
             load_total = load if phase == "dispatch" else load_total + load
             sent_total = sent if phase == "dispatch" else sent_total + sent
         comm = times[0] + times[1] if cm.simulate_combine else 2.0 * times[0]
-        comm += cm.intra_region_comm_s(work, layer_map, layer_map.node_share(d))
+        if cm.by_representatives(layer_map):  # else 0, without an [E, D] table
+            comm += cm.intra_region_comm_s(work, layer_map, layer_map.node_share(d))
         costs.append(LayerCost(work.layer_id, compute, float(comm), node_compute[k], load_total, sent_total))
     return costs
 

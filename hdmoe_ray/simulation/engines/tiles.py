@@ -109,6 +109,30 @@ class LayerGroups:
     max_chunks: int  # most chunks of one message (entity keys)
 
 
+@dataclass(frozen=True, eq=False)
+class TileShare:
+    """One layer's share P restricted to a tile's nodes: CSR by expert, nodes ascending (``_expert_nodes``'
+    layout): O(the tile's holder entries), not [E, nodes]."""
+
+    expert_ptr: np.ndarray  # int64 [E + 1]
+    node: np.ndarray  # int64, node id - the tile's first node
+    value: np.ndarray  # float64, P[expert, node] > 0
+
+    @classmethod
+    def of(cls, expert: np.ndarray, node: np.ndarray, value: np.ndarray, num_experts: int, node_lo: int,
+           node_hi: int) -> TileShare:
+        """From a holder list sorted by (expert, node) (``network.sparse_share``): the entries in the band."""
+        own = (node >= node_lo) & (node < node_hi)
+        e = expert[own]
+        ptr = np.zeros(num_experts + 1, np.int64)
+        np.cumsum(np.bincount(e, minlength=num_experts), out=ptr[1:])
+        return cls(ptr, node[own] - node_lo, value[own])
+
+    @property
+    def nbytes(self) -> int:
+        return self.expert_ptr.nbytes + self.node.nbytes + self.value.nbytes
+
+
 ENTITY_FIELDS = (("node", np.int64), ("dst", np.int64), ("src", np.int64), ("t", np.float64),
                  ("key", np.int64), ("size", np.float64), ("msize", np.float64))
 

@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 @pytest.mark.parametrize("num_actors", [1, 2, 3])
-@pytest.mark.parametrize("profile,network", [("paper", "des"), ("physical", "flow"), ("physical", "des")])
+@pytest.mark.parametrize("profile,network", [("paper", "des"), ("paper", "flow"), ("physical", "flow"),
+                                              ("physical", "des")])
 def test_ray_actors_match_local(ray_session, case_factory, profile, network, num_actors):
     cost_model, steps, mapping = case_factory("ep", profile, network)
     local = get_engine(EngineConfig(name="local")).simulate_steps(cost_model, steps, mapping)

@@ -31,7 +31,7 @@ def assert_same_costs(local, tiled, *, exact_comm: bool):
 @pytest.mark.parametrize("strategy", ["ep", "hybrid_cb", "tp"])
 @pytest.mark.parametrize("profile,network,chunk", [("paper", "des", None), ("physical", "des", 2048),
                                                    ("physical", "flow", None), ("paper", "flow", 4096)])
-@pytest.mark.parametrize("num_tiles", [1, 3])
+@pytest.mark.parametrize("num_tiles", [1, 2, 3])
 def test_tiles_equal_local(case_factory, strategy, profile, network, chunk, num_tiles):
     cost_model, steps, mapping = case_factory(strategy, profile, network, chunk)
     local = get_engine(EngineConfig(name="local")).simulate_steps(cost_model, steps, mapping)
