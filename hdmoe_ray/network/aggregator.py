@@ -453,7 +453,8 @@ def _check_shapes(members: np.ndarray, share: np.ndarray) -> None:
         raise MappingError(f"members [G, E] and node_share [E, D] must be 2-D, got {members.shape}, {share.shape}")
     if members.shape[1] != share.shape[0]:
         raise MappingError(f"groups index {members.shape[1]} experts, node_share has {share.shape[0]} rows")
-    if share.size and (share.min() < 0 or not np.all(np.isfinite(share))):
+    # min >= 0 and a finite max: all finite and non-negative (a NaN fails the first test); no temporary
+    if share.size and not (share.min() >= 0 and np.isfinite(share.max())):
         raise MappingError("node_share must be finite and non-negative")
 
 
