@@ -19,7 +19,7 @@ STRATEGY_CONFIGS: Registry[type] = Registry("strategy")
 
 EP_VARIANTS = ("random", "balanced")
 LINK_BALANCE_METHODS = ("gp_swap", "gp_hungarian", "random", "anneal")
-COMM_PROXIES = ("node_max", "node_max_and_total")  # NodeBalance comm model (strategy.comm_proxy)
+COMM_PROXIES = ("node_max", "node_max_and_total", "best_of_both")  # NodeBalance comm model (strategy.comm_proxy)
 # names as registered in hdmoe_ray.dynamic.predictors.PREDICTORS (a test holds the two equal)
 DYNAMIC_PREDICTORS = ("oracle", "history", "cross_layer", "bayesian")
 DYNAMIC_RULES = ("paper", "marginal")
@@ -166,7 +166,8 @@ class HdmoeConfig(RegionMilpOptions, StrategyConfig):
     load_cap_factor: float = 1.0  # scales NodeBalance's per-cluster cap (1/R_CC + 1) * e/D
     # NodeBalance's comm model: node_max (the paper's eq. 2: the busiest node's traffic, gamma fitted) or
     # node_max_and_total (plus the layer's total traffic, both gammas fitted together: large meshes, where
-    # the links across the mesh bound the all-to-all; docs/optimizer.md)
+    # the links across the mesh bound the all-to-all; docs/optimizer.md) or best_of_both (each layer optimised
+    # under both, placed by LinkBalance, and the faster one by the simulator kept: about twice the work)
     comm_proxy: str = "node_max"
     link_balance_evaluations: int = 70
     link_balance_initial_points: int = 10

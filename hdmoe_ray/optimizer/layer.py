@@ -73,7 +73,8 @@ def cluster_traffic(cost_model: LayerCostModel, work: LayerWorkload, share: np.n
 def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, hardware: HardwareConfig,
                    profile: ProfileConfig, strategy: StrategyConfig, batch_size: int, gamma: float, seed: int,
                    network: NetworkConfig | None = None, lb_method: str | None = None,
-                   eval_map_fn=None, warm: LayerMapping | None = None, gamma_total: float = 0.0) -> LayerOptimum:
+                   eval_map_fn=None, warm: LayerMapping | None = None, gamma_total: float = 0.0,
+                   alt_gammas: tuple[float, float] | None = None) -> LayerOptimum:
     """NodeBalance (or the balanced EP share when ``strategy.node_balance`` is off) then LinkBalance (or a
     seeded random permutation when ``strategy.link_balance`` is off) for one layer.
 
@@ -81,6 +82,9 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         gamma: the fitted slope of eq. (3) (:func:`hdmoe_ray.optimizer.calibrate.calibrate_gamma`).
         gamma_total: the slope of NodeBalance's total-traffic term (``strategy.comm_proxy=node_max_and_total``;
             0: the paper's program).
+        alt_gammas: ``(gamma, gamma_total)`` of a second NodeBalance candidate (``strategy.comm_proxy=best_of_both``):
+            both candidates are placed by LinkBalance and the layer keeps the one the simulator times faster
+            (compute + comm); the NodeBalance report names both and the pick.
         seed: with the layer id, seeds every draw of both stages.
         lb_method: overrides ``strategy.link_balance_method`` (the benchmark compares methods with it).
         eval_map_fn: how LinkBalance evaluates a batch of ``strategy.link_balance_batch_size`` placements,
@@ -93,9 +97,36 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
     mesh = Mesh(hardware.mesh_x, hardware.mesh_y)
     if mesh.num_nodes == 1:
         return _single_node_layer(groups, layer_id, model, hardware, profile, network, batch_size, t0)
-    problem = node_balance_problem(groups, model=model, hardware=hardware, profile=profile,
-                                   batch_size=batch_size, gamma=gamma, load_cap_factor=strategy.load_cap_factor,
-                                   layer=layer_id, gamma_total=gamma_total)
+    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh,
+                                             seed=seed)
+    work = expected_workload(groups, layer_id, batch_size)
+    build = dict(model=model, hardware=hardware, profile=profile, batch_size=batch_size,
+                 load_cap_factor=strategy.load_cap_factor, layer=layer_id)
+    stages = dict(strategy=strategy, seed=seed, layer_id=layer_id, mesh=mesh, cost_model=cost_model, work=work,
+                  lb_method=lb_method, eval_map_fn=eval_map_fn, warm=warm)
+    problem = node_balance_problem(groups, gamma=gamma, gamma_total=gamma_total, **build)
+    share, perm, compute, comm, nb, lb = _node_then_link(problem, **stages)
+    if alt_gammas is not None and strategy.node_balance:
+        # the other comm model's NodeBalance, placed by LinkBalance too; the simulator picks the faster layer
+        alt_problem = node_balance_problem(groups, gamma=alt_gammas[0], gamma_total=alt_gammas[1], **build)
+        alt = _node_then_link(alt_problem, **stages)
+        candidates = {"node_max": {"compute_s": compute, "comm_s": comm},
+                      "node_max_and_total": {"compute_s": alt[2], "comm_s": alt[3]}}
+        picked = "node_max"
+        if alt[2] + alt[3] < compute + comm:
+            problem, (share, perm, compute, comm, nb, lb), picked = alt_problem, alt, "node_max_and_total"
+        nb = {**nb, "comm_proxy_candidates": candidates, "comm_proxy_picked": picked}
+    if warm is not None:
+        share, perm, compute, comm, lb = _keep_better_warm(problem, cost_model, work, warm, share, perm, compute,
+                                                           comm, lb)
+    return LayerOptimum(layer_id, share, perm, compute, comm, nb, lb, time.perf_counter() - t0)
+
+
+def _node_then_link(problem, *, strategy: StrategyConfig, seed: int, layer_id: int, mesh: Mesh,
+                    cost_model: LayerCostModel, work: LayerWorkload, lb_method: str | None, eval_map_fn,
+                    warm: LayerMapping | None) -> tuple[np.ndarray, np.ndarray, float, float, dict, dict]:
+    """NodeBalance of ``problem`` (or the balanced EP share) then LinkBalance (or a seeded random permutation):
+    (share, cluster_to_node, compute_s, comm_s, NodeBalance report, LinkBalance report)."""
     ep_share = balanced_expert_clusters(problem.expert_freq, problem.num_clusters)
     if strategy.node_balance:
         rng = random_streams.layer_stream(seed, layer_id, random_streams.NODE_BALANCE)
@@ -108,9 +139,6 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         cost = evaluate_share(problem, share)
         nb = {"status": "skipped", "objective_s": cost.objective_s, "t_comp_s": cost.t_comp_s,
               "t_comm_s": cost.t_comm_s}
-    cost_model = LayerCostModel.from_configs(model, hardware, profile, network or NetworkConfig(), batch_size, mesh,
-                                             seed=seed)
-    work = expected_workload(groups, layer_id, batch_size)
     objective = comm_objective(cost_model, work, share)
     rng = random_streams.layer_stream(seed, layer_id, random_streams.LINK_BALANCE)
     if strategy.link_balance:
@@ -127,10 +155,7 @@ def optimize_layer(groups: GroupTable, layer_id: int, *, model: ModelConfig, har
         comm = objective(perm)
         lb = {"method": "random_permutation", "best_s": comm, "num_evaluations": 1}
     compute = float(cost_model.layer_cost(work, LayerMapping(share, perm)).compute_s)
-    if warm is not None:
-        share, perm, compute, comm, lb = _keep_better_warm(problem, cost_model, work, warm, share, perm, compute,
-                                                           comm, lb)
-    return LayerOptimum(layer_id, share, perm, compute, comm, nb, lb, time.perf_counter() - t0)
+    return share, perm, compute, comm, nb, lb
 
 
 def _keep_better_warm(problem, cost_model: LayerCostModel, work: LayerWorkload, warm: LayerMapping,

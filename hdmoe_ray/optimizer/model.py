@@ -42,7 +42,8 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
 
     Under ``strategy.comm_proxy=node_max_and_total`` the same samples also fit NodeBalance's total-traffic
     slope (``gamma`` and ``gamma_total`` together, :func:`~hdmoe_ray.network.gamma.fit_gamma_two_terms`);
-    given ``gamma``, ``gamma_total`` defaults to 0 (the paper's program).
+    given ``gamma``, ``gamma_total`` defaults to 0 (the paper's program). Under ``best_of_both`` every layer
+    is optimised under both comm models and keeps the one the simulator times faster after LinkBalance.
 
     ``eval_map_fn`` evaluates LinkBalance's batches (``strategy.link_balance_batch_size`` > 1) inside each
     layer, e.g. as Ray tasks, so workers stay busy when there are fewer layers than cores; ``warm_start``
@@ -52,6 +53,7 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
     """
     t0 = time.perf_counter()
     gamma_report: dict = {}
+    alt_gammas: tuple[float, float] | None = None
     if gamma is None and hardware.num_nodes == 1:  # no link, no traffic: gamma plays no part
         gamma, gamma_report = 0.0, {"gamma": 0.0, "reason": "single node: no communication to fit"}
     if gamma is None:
@@ -60,16 +62,20 @@ def optimize_model(groups: tuple[GroupTable, ...], layer_ids: tuple[int, ...], *
         gamma = float(cal.fit.gamma)
         gamma_report = {"gamma": gamma, "r2": cal.fit.r2, "num_samples": cal.fit.num_samples,
                         "intercept_s": cal.fit.intercept_s, "wall_s": time.perf_counter() - t0}
-        if getattr(strategy, "comm_proxy", "node_max") == "node_max_and_total":
+        comm_proxy = getattr(strategy, "comm_proxy", "node_max")
+        if comm_proxy != "node_max":
             two = fit_gamma_two_terms(cal.t_hat_s, cal.t_hat_total_s, cal.t_sim_s)
-            gamma, gamma_total = two.gamma_node, two.gamma_total
-            gamma_report.update(comm_proxy="node_max_and_total", gamma=gamma, gamma_total=gamma_total,
-                                r2_two_terms=two.r2, gamma_node_only=float(cal.fit.gamma),
-                                r2_node_only=cal.fit.r2_through_origin)
+            gamma_report.update(comm_proxy=comm_proxy, gamma_two_terms=two.gamma_node, gamma_total=two.gamma_total,
+                                r2_two_terms=two.r2, r2_node_only=cal.fit.r2_through_origin)
+            if comm_proxy == "node_max_and_total":
+                gamma, gamma_total = two.gamma_node, two.gamma_total
+                gamma_report["gamma"] = gamma
+            else:  # best_of_both: the paper's program and the two-term one per layer, the simulator picks
+                alt_gammas = (two.gamma_node, two.gamma_total)
     gamma_total = float(gamma_total or 0.0)
     run_layer = partial(_layer_task, model=model, hardware=hardware, profile=profile, strategy=strategy,
                         batch_size=batch_size, gamma=gamma, seed=seed, network=network, eval_map_fn=eval_map_fn,
-                        gamma_total=gamma_total)
+                        gamma_total=gamma_total, alt_gammas=alt_gammas)
     if warm_start is None:
         items = list(zip(groups, layer_ids))
     else:
