@@ -7,7 +7,9 @@ model; and a projection to 128x128 / 256x256 meshes on N machines from the measu
 DeepSeek-V3 synthetic trace, EP, profile=paper, expected mode (one step), B = 256, 512, 1024, 4096,
 8192 for 8x8 .. 128x128. Every point runs in a fresh process (peak RSS = that process's ru_maxrss;
 engine=ray also reports the largest actor's). ``simulate_s`` is ``simulate_mapping`` only (no trace
-generation, no Ray start-up: Ray and the actors are warmed by a first step of the same mapping).
+generation, no Ray start-up: Ray and the actors are warmed by a first step of the same mapping); CPU is
+the process's CPU seconds over that call, plus every actor's for engine=ray (on a shared machine the
+kernel shares CPU between sessions, so wall time alone says little).
 A point whose predicted time (from the previous size, x8 per doubling of the side: messages grow with
 D and routes with the side) or memory exceeds the caps is skipped with the reason printed.
 """
@@ -43,18 +45,19 @@ def point(n: int, engine: str, tiles: int, network: str) -> dict:
     mapping = build_mapping(strategy_context(inputs, run.strategy))
     if engine == "ray":
         simulate_mapping(inputs, mapping)  # Ray start-up, actors, numba in the actors
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     breakdown = simulate_mapping(inputs, mapping)
-    simulate_s = time.perf_counter() - t0
+    simulate_s, driver_cpu_s = time.perf_counter() - t0, time.process_time() - c0
     out = {"mesh": n, "batch": BATCH[n], "engine": engine, "tiles": tiles, "network": network,
-           "simulate_s": simulate_s, "tbt_us": breakdown.tbt_s * 1e6,
+           "simulate_s": simulate_s, "tbt_us": breakdown.tbt_s * 1e6, "cpu_s": driver_cpu_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
     stats = getattr(get_engine(run.engine), "stats", None)
     if stats is not None:
         s = stats.to_summary()
         out.update(rounds=s["rounds"], mb_per_round=s["mean_bytes_per_round"] / 2**20,
                    actor_peak_rss_gb=s["max_tile_peak_rss_bytes"] / 2**30,
-                   tile_state_gb=s["max_tile_state_bytes"] / 2**30)
+                   tile_state_gb=s["max_tile_state_bytes"] / 2**30, actor_cpu_s=list(stats.tile_cpu_s))
+        out["cpu_s"] += sum(stats.tile_cpu_s)
         get_engine(run.engine).shutdown()
     return out
 
@@ -132,9 +135,11 @@ def main() -> None:
                 rows.append(row)
                 last[(engine, tiles, network)] = row
                 extra = (f" rounds {row['rounds']}, {row['mb_per_round']:.2f} MB/round, largest actor "
-                         f"{row['actor_peak_rss_gb']:.2f} GB" if engine == "ray" else "")
+                         f"{row['actor_peak_rss_gb']:.2f} GB, actors' CPU "
+                         f"{' + '.join(f'{c:.1f}' for c in row['actor_cpu_s'])} s" if engine == "ray" else "")
                 print(f"  {n:3d}x{n:<3d} B={row['batch']:5d} {network:4s} {engine:5s} tiles={tiles}: "
-                      f"simulate {row['simulate_s']:7.2f} s, peak RSS {row['peak_rss_gb']:.2f} GB, "
+                      f"simulate {row['simulate_s']:7.2f} s (CPU {row['cpu_s']:6.2f} s), peak RSS "
+                      f"{row['peak_rss_gb']:.2f} GB, "
                       f"TBT {row['tbt_us']:.1f} us{extra}", flush=True)
     project(rows)
 

@@ -6,6 +6,7 @@ driver's rounds, and hands the chunks that leave the band to its neighbours. Pla
 from __future__ import annotations
 
 import resource
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,6 +193,8 @@ class _ItemState:
     phase: str
     south: Entities | None = None  # after the X stage: waiting for the south links
     north: Entities | None = None
+    south_out: Entities | None = None  # first / last tile: the batch its X stage sent on south / north
+    north_out: Entities | None = None
     finish_s: float = 0.0  # latest arrival at an own node (DES)
 
 
@@ -223,12 +226,14 @@ class TileWorker:
         self.finish_s: dict[tuple[str, int], float] = {}
         self.round_bytes: list[int] = []
         self.node_compute_s = np.zeros((0, 0))
+        self.work_s = 0.0  # wall seconds inside begin_step and rounds
+        self.cpu_start_s = time.process_time()
 
     def memory_bytes(self) -> int:
         """Bytes of numpy state this tile holds between calls (link schedules, entities in flight)."""
         total = sum(a.nbytes for d in (self.busy_s, self.load_bytes, self.sent_bytes) for a in d.values())
         for st in self.state.values():
-            total += sum(e.nbytes for e in (st.south, st.north) if e is not None)
+            total += sum(e.nbytes for e in (st.south, st.north, st.south_out, st.north_out) if e is not None)
         total += sum(e.nbytes for parts in self.arrived.values() for e in parts)
         return int(total + self.node_compute_s.nbytes + self.link_ids.nbytes)
 
@@ -241,6 +246,7 @@ class TileWorker:
         entries of P; ``items``: the pipeline (phase, layer) or None (a pad); ``senders[k]``: the holders that
         send layer k's messages when they differ from P's (hybrid CB's region representatives,
         ``LayerCostModel.traffic_share``), else None."""
+        t0 = time.perf_counter()
         self._reset()
         k = self.k
         self.groups = groups
@@ -255,6 +261,7 @@ class TileWorker:
             self.node_compute_s[layer] = per_node * (k.expert_flops_per_token / k.flops_per_s) + shared
         self.shares = shares
         self.senders = senders or [None] * len(shares)
+        self.work_s += time.perf_counter() - t0
 
     def _layer_args(self, layer: int) -> tuple:
         """The emission kernels' inputs for a layer: group table, own senders (CSR), band."""
@@ -318,10 +325,20 @@ class TileWorker:
             self.arrived.setdefault(st.layer, []).append(ents)
 
     def _x_stage(self, item: int) -> None:
+        """Emit an item's own chunks and serve own X links. The first tile serves its south links in the same
+        sweep (no chunk enters them from outside), the last tile its north links: one sweep fewer, in which
+        every chunk starts at t = 0 in key order (the sweep's O(n) injection)."""
         phase, layer = self.items[item]
         st = self.state[item] = _ItemState(layer, phase)
         ents = self._emit_dispatch(layer) if phase == "dispatch" else self._emit_combine(layer)
-        rest = self._sweep(item, ents, X_DIRS)
+        first, last = self.tile == 0, self.tile == self.num_tiles - 1
+        rest = self._sweep(item, ents, X_DIRS | (SOUTH_ONLY & first) | (NORTH_ONLY & last))
+        left = (rest.node < self.node_lo) | (rest.node >= self.node_hi)
+        if first or last:
+            inside = rest.take(~left)
+            st.south_out = rest.take(left & (rest.node >= self.node_hi)) if first else None
+            st.north_out = rest.take(left & (rest.node < self.node_lo)) if last else None
+            rest = inside
         south = rest.dst // self.k.mesh_x > rest.node // self.k.mesh_x
         st.south, st.north = rest.take(south), rest.take(~south)
 
@@ -331,6 +348,15 @@ class TileWorker:
         if item not in self.state:
             self._x_stage(item)
         st = self.state[item]
+        done = st.south_out if south else st.north_out
+        if done is not None:  # served in the X stage (no neighbour sends into these links)
+            if incoming is not None and len(incoming):
+                raise AssertionError(f"tile {self.tile}: a batch entered links served in the X stage")
+            if south:
+                st.south_out = None
+            else:
+                st.north_out = None
+            return done
         own = st.south if south else st.north
         if incoming is not None and len(incoming):
             there = incoming.node == incoming.dst  # delivered by the neighbour's last link
@@ -397,6 +423,13 @@ class TileWorker:
         """Round r: south links of item r - t (with the batch from the tile above), north links of item
         r - (n-1-t) (with the batch from the tile below). Returns (batch to the tile below, to the tile above).
         :func:`flow_only`: own traffic in round 0, byte histograms from the neighbours after."""
+        t0 = time.perf_counter()
+        try:
+            return self._round(r, from_north, from_south)
+        finally:
+            self.work_s += time.perf_counter() - t0
+
+    def _round(self, r: int, from_north, from_south):
         if flow_only(self.k):
             to_south, to_north = self._flow_round(r, from_north, from_south)
             self.round_bytes.append(sum(a.nbytes for a in (to_south, to_north) if a is not None))
@@ -418,6 +451,7 @@ class TileWorker:
                "load_bytes": self.load_bytes, "sent_bytes": self.sent_bytes, "lone_s": self.lone_s,
                "finish_s": {(st.phase, st.layer): st.finish_s for st in self.state.values()},
                "round_bytes": self.round_bytes, "memory_bytes": self.memory_bytes(),
-               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+               "work_s": self.work_s, "cpu_s": time.process_time() - self.cpu_start_s}
         self._reset()
         return out

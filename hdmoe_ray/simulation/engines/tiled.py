@@ -90,6 +90,8 @@ class EngineStats:
     bytes_per_round: list[int] = field(default_factory=list)
     tile_memory_bytes: list[int] = field(default_factory=list)
     tile_peak_rss_bytes: list[int] = field(default_factory=list)  # per worker process (Ray: per actor)
+    tile_work_s: list[float] = field(default_factory=list)  # per tile: wall s inside its calls (last step)
+    tile_cpu_s: list[float] = field(default_factory=list)  # per tile: CPU s of its process over the last step
     restarts: int = 0
 
     def to_summary(self) -> dict:
@@ -98,7 +100,9 @@ class EngineStats:
                 "max_bytes_per_round": int(max(self.bytes_per_round, default=0)),
                 "mean_bytes_per_round": float(np.mean(self.bytes_per_round)) if self.bytes_per_round else 0.0,
                 "max_tile_state_bytes": int(max(self.tile_memory_bytes, default=0)),
-                "max_tile_peak_rss_bytes": int(max(self.tile_peak_rss_bytes, default=0)), "restarts": self.restarts}
+                "max_tile_peak_rss_bytes": int(max(self.tile_peak_rss_bytes, default=0)), "restarts": self.restarts,
+                "max_tile_work_s": float(max(self.tile_work_s, default=0.0)),
+                "max_tile_cpu_s": float(max(self.tile_cpu_s, default=0.0))}
 
 
 @dataclass(eq=False)
@@ -190,6 +194,8 @@ def simulate_step_tiled(workers: Sequence[Any], call: Call, get: Get, cm: LayerC
     stats.bytes_per_round.extend(per_round.tolist())
     stats.tile_memory_bytes = [int(res["memory_bytes"]) for res in results]
     stats.tile_peak_rss_bytes = [int(res["peak_rss_bytes"]) for res in results]
+    stats.tile_work_s = [float(res["work_s"]) for res in results]
+    stats.tile_cpu_s = [float(res["cpu_s"]) for res in results]
     return _assemble(cm, step, mapping, results)
 
 
