@@ -401,6 +401,28 @@ def _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
 
 
 @njit(cache=True)
+def _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
+    """``(start, pair_first)``: :func:`_mesh_stream_starts` of the messages counted per (src, dst) pair first
+    (one branch-free pass over the messages, then the route logic once per pair), and ``pair_first
+    [D * D]``: the injected stream ``(src * 4 + direction) * 5`` of every pair's first link (-1: no hop).
+    For small meshes (D^2 of the order of the messages or less)."""
+    num_nodes = mesh_x * mesh_y
+    pair_n = np.zeros(num_nodes * num_nodes, np.int64)
+    for m in range(src.shape[0]):
+        pair_n[src[m] * num_nodes + dst[m]] += n_chunks[m]
+    pairs = np.flatnonzero(pair_n)
+    p_src = pairs // num_nodes
+    p_dst = pairs - p_src * num_nodes
+    start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, p_src, p_dst, pair_n[pairs])
+    pair_first = np.full(num_nodes * num_nodes, -1, np.int64)
+    for q in range(pairs.shape[0]):
+        direction = _dir_xy(node_x[p_src[q]], node_y[p_src[q]], node_x[p_dst[q]], node_y[p_dst[q]])
+        if direction >= 0:
+            pair_first[pairs[q]] = (p_src[q] * 4 + direction) * 5
+    return start, pair_first
+
+
+@njit(cache=True)
 def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
     """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call:
     the results of :func:`des_sweep` over every link, with every chunk injected at t = 0, key = its index.
@@ -409,9 +431,9 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     chunking (``chunk_bytes <= 0``) one entity of ``s`` bytes; otherwise ``n = max(ceil(s / chunk), 1)``
     chunks, ``n - 1`` of ``chunk_bytes`` and a last one of ``s - (n - 1) * chunk_bytes`` (as
     ``loads.last_chunk_bytes`` counts them). Injected in index order, each first link's stream is already
-    FIFO (one time, increasing keys). Unlike :func:`des_sweep`, a record carries what serving it needs
-    (arrival time, key, duration, bytes, destination), copied forward as the chunk moves, so
-    the sweep reads and writes its streams in order instead of jumping between per-entity arrays.
+    FIFO (one time, increasing keys). A record is (arrival time, key); what serving it needs (duration,
+    bytes, destination coordinates) is read per entity by key. On small meshes the stream sizes and first
+    links come from per-(src, dst) pair counts (:func:`_pair_stream_starts`), not per message.
 
     Returns ``(finish_s [M], busy_s [L], load_bytes [L], complete)``: every message's arrival (the latest of
     its chunks; 0 for a zero-hop message), per-link seconds of transmission and bytes in ``Mesh.links``
@@ -432,13 +454,19 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     for node in range(num_nodes):
         node_y[node] = node // mesh_x
         node_x[node] = node - node_y[node] * mesh_x
-    start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
+    by_pair = num_nodes * num_nodes <= max(4 * num_messages, 4096)
+    if by_pair:
+        start, pair_first = _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
+    else:
+        start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
+        pair_first = np.empty(0, np.int64)
     n_rec = start[-1]
     rec_t = np.empty(n_rec, np.float64)
     rec_key = np.empty(n_rec, np.int64)
-    rec_dur = np.empty(n_rec, np.float64)
-    rec_size = np.empty(n_rec, np.float64)
-    rec_dst = np.empty(n_rec, np.int64)
+    ent_dur = np.empty(n_ent, np.float64)
+    ent_size = np.empty(n_ent, np.float64)
+    ent_tx = np.empty(n_ent, np.int32)
+    ent_ty = np.empty(n_ent, np.int32)
     key_msg = np.empty(n_ent if chunked else 0, np.int64)  # the message of every chunk (key = message unchunked)
     cursor = start[:-1].copy()
     # inject: every chunk on the injected stream of its first link, in index order
@@ -446,19 +474,25 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     n_moving = 0
     for m in range(num_messages):
         last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
-        direction = _dir_xy(node_x[src[m]], node_y[src[m]], node_x[dst[m]], node_y[dst[m]])
+        tx, ty = node_x[dst[m]], node_y[dst[m]]
+        if by_pair:
+            s = pair_first[src[m] * num_nodes + dst[m]]
+        else:
+            direction = _dir_xy(node_x[src[m]], node_y[src[m]], tx, ty)
+            s = (src[m] * 4 + direction) * 5 if direction >= 0 else -1
         for c in range(n_chunks[m]):
             if chunked:
                 key_msg[e] = m
-            if direction >= 0:
-                size = last if c == n_chunks[m] - 1 else chunk_bytes
-                r = cursor[(src[m] * 4 + direction) * 5]
+            size = last if c == n_chunks[m] - 1 else chunk_bytes
+            ent_size[e] = size
+            ent_dur[e] = size / link_bytes_per_s
+            ent_tx[e] = tx
+            ent_ty[e] = ty
+            if s >= 0:
+                r = cursor[s]
                 rec_t[r] = 0.0
                 rec_key[r] = e
-                rec_size[r] = size
-                rec_dur[r] = size / link_bytes_per_s
-                rec_dst[r] = dst[m]
-                cursor[(src[m] * 4 + direction) * 5] = r + 1
+                cursor[s] = r + 1
                 n_moving += 1
             e += 1
     # sweep the links in a topological order of XY routes
@@ -488,6 +522,12 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
                 stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
                 n_active += 1
         next_node = _step(ln >> 2, direction, mesh_x)
+        nx, ny = node_x[next_node], node_y[next_node]
+        x_link = direction < 2
+        # the streams a served chunk joins: straight on, or turned south / north after an X link
+        s_straight = (next_node * 4 + direction) * 5 + 1 + direction
+        s_south = (next_node * 4 + SOUTH) * 5 + 1 + direction
+        s_north = (next_node * 4 + NORTH) * 5 + 1 + direction
         free = 0.0
         link_busy = 0.0
         link_load = 0.0
@@ -506,26 +546,28 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
                     head[s - 1] = head[s]
                     stop[s - 1] = stop[s]
                 n_active -= 1
-            dur = rec_dur[r]
+            k = rec_key[r]
+            dur = ent_dur[k]
             free = max(free, rec_t[r]) + dur
             link_busy += dur
-            link_load += rec_size[r]
+            link_load += ent_size[k]
             t_next = free + hop_latency
-            d = rec_dst[r]
-            if next_node == d:
-                m = key_msg[rec_key[r]] if chunked else rec_key[r]
+            ty = ent_ty[k]
+            if x_link and ent_tx[k] != nx:
+                s = s_straight
+            elif ty > ny:
+                s = s_south if x_link else s_straight
+            elif ty < ny:
+                s = s_north if x_link else s_straight
+            else:  # arrived
+                m = key_msg[k] if chunked else k
                 finish[m] = max(finish[m], t_next)
                 n_arrived += 1
                 continue
-            nxt = _dir_xy(node_x[next_node], node_y[next_node], node_x[d], node_y[d])
-            s = ((next_node * 4 + nxt) * 5) + 1 + direction
             q = cursor[s]
             cursor[s] = q + 1
             rec_t[q] = t_next
-            rec_key[q] = rec_key[r]
-            rec_dur[q] = dur
-            rec_size[q] = rec_size[r]
-            rec_dst[q] = d
+            rec_key[q] = k
         busy[link_of[ln >> 2, direction]] = link_busy
         load[link_of[ln >> 2, direction]] = link_load
     return finish, busy, load, n_arrived == n_moving
