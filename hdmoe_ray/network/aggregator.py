@@ -377,22 +377,31 @@ def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, ti
     is negative (the caller raises)."""
     hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts,
                                                       tie_scale, largest_share, rank)
-    everyone = np.iinfo(np.int64).max
     for g in range(agg.shape[0]):
         if agg[g] < 0:
             none = np.empty(0, np.int64)
             return none, none.copy(), np.empty(0, np.float64), none.copy(), agg
-    if _is_stable_order(volume, order_hint):
-        src, group = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, order_hint, 0, everyone)
-    else:
-        src, group = emit_csr_messages(hold_ptr, hold_nodes, agg, volume, np.argsort(volume, kind="mergesort"),
-                                       0, everyone)
-    dst = np.empty(src.shape[0], np.int64)
-    size = np.empty(src.shape[0], np.float64)
-    for k in range(src.shape[0]):
-        dst[k] = agg[group[k]]
-        size[k] = volume[group[k]]
-    return src, dst, size, group, agg
+    order = order_hint if _is_stable_order(volume, order_hint) else np.argsort(volume, kind="mergesort")
+    # the messages of emit_csr_messages (every node) with their destination and size, in one pass
+    cap = hold_ptr[-1]
+    src = np.empty(cap, np.int64)
+    dst = np.empty(cap, np.int64)
+    size = np.empty(cap, np.float64)
+    group = np.empty(cap, np.int64)
+    n = 0
+    for g in order:
+        v = volume[g]
+        if v > 0.0:
+            a = agg[g]
+            for k in range(hold_ptr[g], hold_ptr[g + 1]):
+                d = hold_nodes[k]
+                if d != a:
+                    src[n] = d
+                    dst[n] = a
+                    size[n] = v
+                    group[n] = g
+                    n += 1
+    return src[:n], dst[:n], size[:n], group[:n], agg  # views: the aggregators' slots (one per group) unused
 
 
 @njit(cache=True)

@@ -35,7 +35,7 @@ import numpy as np
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.loads import check_link_params
 from hdmoe_ray.network.result import NetworkResult
-from hdmoe_ray.network.traffic import Messages, node_traffic_bytes
+from hdmoe_ray.network.traffic import Messages
 from hdmoe_ray.network.xy import des_whole_mesh, link_of_table
 
 
@@ -78,13 +78,12 @@ def simulate_des(mesh: Mesh, messages: Messages, link_bytes_per_s: float, *, chu
     """
     check_link_params(link_bytes_per_s, chunk_bytes, hop_latency_s)
     messages.check_nodes(mesh.num_nodes)
-    finish, busy, load, complete = des_whole_mesh(
+    finish, busy, load, sent, received, complete = des_whole_mesh(
         mesh.mesh_x, mesh.mesh_y, link_of_table(mesh.mesh_x, mesh.mesh_y), messages.src, messages.dst,
         messages.size_bytes, 0.0 if chunk_bytes is None else float(chunk_bytes), float(link_bytes_per_s),
         float(hop_latency_s))
     if not complete:
         raise AssertionError("DES: an entity stopped before its destination on the whole mesh")
-    sent, received = node_traffic_bytes(messages, mesh.num_nodes)
     return NetworkResult(time_s=float(finish.max()) if finish.size else 0.0,
                          link_load_bytes=load, link_busy_s=busy,
                          node_sent_bytes=sent, node_received_bytes=received,

@@ -67,6 +67,16 @@ class Messages:
         if m and (min(self.src.min(), self.dst.min()) < 0):
             raise MappingError("Messages.src/dst hold a negative node id")
 
+    @classmethod
+    def from_kernel(cls, src: np.ndarray, dst: np.ndarray, size_bytes: np.ndarray, group: np.ndarray) -> Messages:
+        """Messages from arrays a compiled kernel built (``aggregator.dispatch_arrays``): already 1-D,
+        contiguous, of the field dtypes and of one length, with finite non-negative sizes and node ids >= 0;
+        taken as they are, without the copies and checks of the constructor."""
+        out = object.__new__(cls)
+        for name, value in (("src", src), ("dst", dst), ("size_bytes", size_bytes), ("group", group)):
+            object.__setattr__(out, name, value)
+        return out
+
     @property
     def num_messages(self) -> int:
         return int(self.src.shape[0])
@@ -123,7 +133,7 @@ def all_to_all_messages(members_bool: np.ndarray, group_volume_bytes: np.ndarray
     src, dst, size, group = dispatch_arrays(members, volume, node_share, rule=aggregator_rule, seed=seed,
                                             layer_id=layer_id, node_rank=node_rank, member_csr=member_csr,
                                             size_order_hint=size_order_hint)
-    return Messages(src=src, dst=dst, size_bytes=size, group=group)
+    return Messages.from_kernel(src, dst, size, group)
 
 
 def combine_messages(messages: Messages) -> Messages:

@@ -435,10 +435,11 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     bytes, destination coordinates) is read per entity by key. On small meshes the stream sizes and first
     links come from per-(src, dst) pair counts (:func:`_pair_stream_starts`), not per message.
 
-    Returns ``(finish_s [M], busy_s [L], load_bytes [L], complete)``: every message's arrival (the latest of
-    its chunks; 0 for a zero-hop message), per-link seconds of transmission and bytes in ``Mesh.links``
-    order (``link_of``: :func:`link_of_table`), and False when a chunk stopped before its destination
-    (impossible on the whole mesh; the caller raises).
+    Returns ``(finish_s [M], busy_s [L], load_bytes [L], sent [D], received [D], complete)``: every
+    message's arrival (the latest of its chunks; 0 for a zero-hop message), per-link seconds of
+    transmission and bytes in ``Mesh.links`` order (``link_of``: :func:`link_of_table`), bytes sent and
+    received per node (summed in message order, as ``traffic.node_traffic_bytes``), and False when a chunk
+    stopped before its destination (impossible on the whole mesh; the caller raises).
     """
     num_messages = src.shape[0]
     num_nodes = mesh_x * mesh_y
@@ -469,10 +470,14 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     ent_ty = np.empty(n_ent, np.int32)
     key_msg = np.empty(n_ent if chunked else 0, np.int64)  # the message of every chunk (key = message unchunked)
     cursor = start[:-1].copy()
+    sent = np.zeros(num_nodes, np.float64)
+    received = np.zeros(num_nodes, np.float64)
     # inject: every chunk on the injected stream of its first link, in index order
     e = 0
     n_moving = 0
     for m in range(num_messages):
+        sent[src[m]] += size_bytes[m]  # node loads summed in message order (as traffic.node_traffic_bytes)
+        received[dst[m]] += size_bytes[m]
         last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
         tx, ty = node_x[dst[m]], node_y[dst[m]]
         if by_pair:
@@ -570,4 +575,4 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
             rec_key[q] = k
         busy[link_of[ln >> 2, direction]] = link_busy
         load[link_of[ln >> 2, direction]] = link_load
-    return finish, busy, load, n_arrived == n_moving
+    return finish, busy, load, sent, received, n_arrived == n_moving
