@@ -447,12 +447,22 @@ def _zero_salts(num_experts: int) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _all_distinct(values):
+    """True when no two entries of ``values`` are equal (one compiled sort; np.unique costs ~3x more)."""
+    ordered = np.sort(values)
+    for k in range(1, ordered.shape[0]):
+        if ordered[k] == ordered[k - 1]:
+            return False
+    return True
+
+
 def _node_rank(node_rank: np.ndarray | None, num_nodes: int) -> np.ndarray:
     """The order "lowest" follows: node ids when None, else distinct ranks (each node's logical cluster id)."""
     if node_rank is None:
         return np.arange(num_nodes, dtype=np.int64)
     rank = np.asarray(node_rank, dtype=np.int64)
-    if rank.shape != (num_nodes,) or np.unique(rank).size != num_nodes:
+    if rank.shape != (num_nodes,) or not _all_distinct(rank):
         raise MappingError(f"node_rank must give {num_nodes} distinct ranks, got shape {rank.shape}")
     return rank
 
