@@ -9,7 +9,7 @@ import pytest
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import link_order, simulate_des
-from hdmoe_ray.network.traffic import Messages, empty_messages
+from hdmoe_ray.network.traffic import Messages, empty_messages, node_traffic_bytes
 
 from .reference_des import reference_des
 
@@ -87,18 +87,24 @@ def test_link_order_is_topological_for_xy_routes(shape):
             assert np.all(np.diff(rank[mesh.route(s, d)]) > 0)
 
 
+# 4x3: stream sizes counted per (src, dst) pair; 9x8 with 60 messages (D^2 > 4096 and > 4 x messages):
+# counted per message (both paths of xy.des_whole_mesh)
+@pytest.mark.parametrize("shape", [(4, 3), (9, 8)])
 @pytest.mark.parametrize("seed,chunk,latency", [(0, None, 0.0), (1, None, 0.3), (2, 7.0, 0.0), (3, 5.0, 0.1)])
-def test_equals_event_driven_reference(seed, chunk, latency):
+def test_equals_event_driven_reference(seed, chunk, latency, shape):
     rng = np.random.default_rng(seed)
-    mesh = Mesh(4, 3)
+    mesh = Mesh(*shape)
     n = 60
-    src, dst = rng.integers(0, 12, n), rng.integers(0, 12, n)
+    src, dst = rng.integers(0, mesh.num_nodes, n), rng.integers(0, mesh.num_nodes, n)
     size = rng.integers(1, 6, n) * 10.0  # many equal sizes -> many ties in time
     msgs = _msgs(src, dst, size)
     want, splits = reference_des(mesh, msgs, BW, chunk, latency)
     got = simulate_des(mesh, msgs, BW, chunk_bytes=chunk, hop_latency_s=latency)
     np.testing.assert_allclose(got.message_finish_s, want, rtol=1e-12, atol=1e-12)
     assert splits == 0  # first free window never splits a message when events run in time order
+    sent, received = node_traffic_bytes(msgs, mesh.num_nodes)  # summed in the DES injection, same order
+    assert got.node_sent_bytes.tobytes() == sent.tobytes()
+    assert got.node_received_bytes.tobytes() == received.tobytes()
 
 
 def test_empty_and_self_messages(mesh48):
