@@ -145,28 +145,35 @@ def _sweep_rank(node, direction, mesh_x, mesh_y):
 
 @njit(cache=True)
 def _injected_in_index_order(first_link, ent_t, ent_key):
-    """True when the entities entering the set, taken in index order, are already in (time, key) order
-    with one time for all: every whole-mesh DES phase (all injected at t = 0, key = index)."""
+    """True when the entities entering the set, taken in index order, are already in (time, key) order:
+    every whole-mesh DES phase (all injected at t = 0, key = index), and batches already merged in order."""
     seen = False
-    t0 = 0.0
+    last_t = 0.0
     last_key = 0
     for e in range(first_link.shape[0]):
         if first_link[e] < 0:
             continue
-        if not seen:
-            seen, t0, last_key = True, ent_t[e], ent_key[e]
-        elif ent_t[e] != t0 or ent_key[e] < last_key:
+        if seen and (ent_t[e] < last_t or (ent_t[e] == last_t and ent_key[e] < last_key)):
             return False
-        else:
-            last_key = ent_key[e]
+        seen, last_t, last_key = True, ent_t[e], ent_key[e]
+    return True
+
+
+@njit(cache=True)
+def _keys_in_index_order(inject, ent_key):
+    for q in range(1, inject.shape[0]):
+        if ent_key[inject[q]] < ent_key[inject[q - 1]]:
+            return False
     return True
 
 
 @njit(cache=True)
 def _place_injected(records, cursor, first_link, ent_t, ent_key):
     """Append every entity entering the set to the injected stream (slot 0) of its first link, each stream
-    in (time, key) order, ties by index (a stable sort). O(n) when index order already is that order
-    (:func:`_injected_in_index_order`), else three stable argsorts (key, then time, then link)."""
+    in (time, key) order, ties by index (a stable sort). Taking the entities in (time, key, index) order and
+    appending each to its link's stream is a stable counting sort by link, so no sort by link is needed; the
+    (time, key) order is index order when :func:`_injected_in_index_order` says so (O(n)), else a stable
+    argsort by time of the entities in key order (the key sort skipped when keys already rise with index)."""
     if _injected_in_index_order(first_link, ent_t, ent_key):
         for e in range(first_link.shape[0]):
             if first_link[e] >= 0:
@@ -176,14 +183,10 @@ def _place_injected(records, cursor, first_link, ent_t, ent_key):
         return
     inject = np.flatnonzero(first_link >= 0)
     if inject.size:
-        t_in = ent_t[inject]
-        k_in = ent_key[inject]
-        l_in = first_link[inject]
-        order = np.argsort(k_in, kind="mergesort")
-        order = order[np.argsort(t_in[order], kind="mergesort")]
-        order = order[np.argsort(l_in[order], kind="mergesort")]
-        for q in order:
-            e = inject[q]
+        if not _keys_in_index_order(inject, ent_key):
+            inject = inject[np.argsort(ent_key[inject], kind="mergesort")]
+        inject = inject[np.argsort(ent_t[inject], kind="mergesort")]
+        for e in inject:
             s = first_link[e] * 5
             records[cursor[s]] = e
             cursor[s] += 1
