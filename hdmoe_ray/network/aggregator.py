@@ -502,10 +502,16 @@ def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: 
         rank = _node_rank(node_rank, share.shape[1])
         held, agg = _random_member_kernel(np.ascontiguousarray(members), share,
                                           member_salts(members.shape[1], seed, layer_id), rank)
-        unplaced = np.flatnonzero(agg == -2)
-        if unplaced.size:
-            raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
+    check_aggregators(agg)
+    return held, agg
+
+
+def check_aggregators(agg: np.ndarray) -> None:
+    """MappingError naming the first group without an aggregator: -2, its randomly drawn member expert is on
+    no node (``random_member_lowest_node``); any other negative, none of its experts is on any node."""
+    unplaced = np.flatnonzero(agg == -2)
+    if unplaced.size:
+        raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
     orphan = np.flatnonzero(agg < 0)
     if orphan.size:
         raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
-    return held, agg

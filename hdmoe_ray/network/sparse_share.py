@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from hdmoe_ray.core.errors import MappingError
-from hdmoe_ray.network.aggregator import _splitmix64, member_salts
+from hdmoe_ray.network.aggregator import _splitmix64, check_aggregators, member_salts
 
 
 def cluster_holders(share: np.ndarray, cluster_to_node: np.ndarray
@@ -84,10 +84,5 @@ def random_member_aggregators(member_ptr: np.ndarray, member_idx: np.ndarray, lo
     salts = member_salts(int(lowest.shape[0]), int(seed), int(layer_id))
     agg = _random_member_kernel(np.asarray(member_ptr, np.int64), np.asarray(member_idx, np.int64),
                                 np.asarray(lowest, np.int64), salts)
-    unplaced = np.flatnonzero(agg == -2)
-    if unplaced.size:
-        raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
-    orphan = np.flatnonzero(agg < 0)
-    if orphan.size:
-        raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
+    check_aggregators(agg)
     return agg

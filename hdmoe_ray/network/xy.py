@@ -143,6 +143,19 @@ def _sweep_rank(node, direction, mesh_x, mesh_y):
     return mesh_x + mesh_y - 1 - y
 
 
+@njit(cache=True, inline="always")
+def _open_streams(start, base, head, stop):
+    """Heads and ends of the non-empty input streams of the link whose 5 streams begin at ``start[base]``
+    (each complete: its producers came earlier in the sweep); returns how many there are."""
+    n_active = 0
+    for s in range(5):
+        if start[base + s + 1] > start[base + s]:
+            head[n_active] = start[base + s]
+            stop[n_active] = start[base + s + 1]
+            n_active += 1
+    return n_active
+
+
 @njit(cache=True)
 def _injected_in_index_order(first_link, ent_t, ent_key):
     """True when the entities entering the set, taken in index order, are already in (time, key) order:
@@ -294,12 +307,7 @@ def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, recor
         if start[base + 5] == start[base]:
             continue
         direction = ln % 4
-        n_active = 0
-        for s in range(5):
-            if start[base + s + 1] > start[base + s]:
-                head[n_active] = start[base + s]
-                stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
-                n_active += 1
+        n_active = _open_streams(start, base, head, stop)
         free = 0.0
         link_busy = 0.0
         link_load = 0.0
@@ -523,12 +531,7 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
         if start[base + 5] == start[base]:
             continue
         direction = ln % 4
-        n_active = 0
-        for s in range(5):
-            if start[base + s + 1] > start[base + s]:
-                head[n_active] = start[base + s]
-                stop[n_active] = start[base + s + 1]  # complete: its producers came earlier in the sweep
-                n_active += 1
+        n_active = _open_streams(start, base, head, stop)
         next_node = _step(ln >> 2, direction, mesh_x)
         nx, ny = node_x[next_node], node_y[next_node]
         x_link = direction < 2
