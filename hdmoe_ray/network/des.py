@@ -21,7 +21,7 @@ reached, the arrival times of all its messages are final. A link's arrivals come
 merges them by (time, id) and serves them FIFO; no global event heap. This gives exactly the event-driven
 result (checked against a literal window-list event loop in ``tests/network/test_des.py``) about 4x
 faster than a numba heap. Cost: O(sum of route lengths). Compiled with numba (``cache=True``): one call
-(``xy.des_whole_mesh``) chunks the messages, places the injected chunks on their first links in one O(n)
+(``des_kernels.des_whole_mesh``) chunks the messages, places the injected chunks on their first links in one O(n)
 pass (they all start at t = 0 and are numbered in message order, so index order is FIFO order), sweeps
 the links and returns per-message arrivals and per-link figures.
 """
@@ -33,10 +33,11 @@ from functools import lru_cache
 import numpy as np
 
 from hdmoe_ray.hardware.mesh import Mesh
+from hdmoe_ray.network.des_kernels import des_whole_mesh
 from hdmoe_ray.network.loads import check_link_params
 from hdmoe_ray.network.result import NetworkResult
 from hdmoe_ray.network.traffic import Messages
-from hdmoe_ray.network.xy import des_whole_mesh, link_of_table
+from hdmoe_ray.network.xy import link_of_table
 
 
 @lru_cache(maxsize=32)

@@ -47,7 +47,7 @@ def test_a_node_lost_mid_sweep_reruns_its_trials_elsewhere(cluster, repo):
                      f"sweep.storage_path={cluster.root / 'sweeps'}", f"sweep.id={sweep_id}", f"hydra.run.dir={out}"]
             submission = cluster.submit_nowait(repo, entry)
             try:  # a trial is running on the victim: Tune's trainable actor executes train() there
-                wait_for(lambda: _running(cluster, submission, lambda t: t.get("name", "").endswith(".train"),
+                wait_for(lambda job=submission: _running(cluster, job, lambda t: t.get("name", "").endswith(".train"),
                                           node_id=victim.node_id), 120, "a trial running on the victim",
                          interval_s=0.1)
             except JobEndedFirst:

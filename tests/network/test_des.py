@@ -88,7 +88,7 @@ def test_link_order_is_topological_for_xy_routes(shape):
 
 
 # 4x3: stream sizes counted per (src, dst) pair; 9x8 with 60 messages (D^2 > 4096 and > 4 x messages):
-# counted per message (both paths of xy.des_whole_mesh)
+# counted per message (both paths of des_kernels.des_whole_mesh)
 @pytest.mark.parametrize("shape", [(4, 3), (9, 8)])
 @pytest.mark.parametrize("seed,chunk,latency", [(0, None, 0.0), (1, None, 0.3), (2, 7.0, 0.0), (3, 5.0, 0.1)])
 def test_equals_event_driven_reference(seed, chunk, latency, shape):

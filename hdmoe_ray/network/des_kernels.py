@@ -1,0 +1,469 @@
+"""The link sweeps of the store-and-forward DES (compiled), walking XY routes with :mod:`hdmoe_ray.network.xy`.
+
+:func:`des_sweep` is the DES of :mod:`hdmoe_ray.network.des` over any set of links closed under the order it
+sweeps them in (the whole mesh; one band of rows and one direction group for a tile of the tiled engine);
+:func:`des_whole_mesh` is one whole-mesh phase in a single call (``engine=local``). Their semantics and
+floating-point operations are those of the DES (module docstring there): a link serves its entities FIFO
+by (arrival time, key).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from hdmoe_ray.network.xy import EAST, NORTH, NUM_DIRS, SOUTH, WEST, _advance, _dir_xy, _step
+
+
+@njit(cache=True)
+def _sweep_rank(node, direction, mesh_x, mesh_y):
+    """Topological rank of a link under XY routing: X links before Y links, then distance travelled."""
+    x, y = node % mesh_x, node // mesh_x
+    if direction == 0:
+        return x
+    if direction == 1:
+        return mesh_x - 1 - x
+    if direction == 2:
+        return mesh_x + y
+    return mesh_x + mesh_y - 1 - y
+
+
+@njit(cache=True, inline="always")
+def _open_streams(start, base, head, stop):
+    """Heads and ends of the non-empty input streams of the link whose 5 streams begin at ``start[base]``
+    (each complete: its producers came earlier in the sweep); returns how many there are."""
+    n_active = 0
+    for s in range(5):
+        if start[base + s + 1] > start[base + s]:
+            head[n_active] = start[base + s]
+            stop[n_active] = start[base + s + 1]
+            n_active += 1
+    return n_active
+
+
+@njit(cache=True)
+def _injected_in_index_order(first_link, ent_t, ent_key):
+    """True when the entities entering the set, taken in index order, are already in (time, key) order:
+    every whole-mesh DES phase (all injected at t = 0, key = index), and batches already merged in order."""
+    seen = False
+    last_t = 0.0
+    last_key = 0
+    for e in range(first_link.shape[0]):
+        if first_link[e] < 0:
+            continue
+        if seen and (ent_t[e] < last_t or (ent_t[e] == last_t and ent_key[e] < last_key)):
+            return False
+        seen, last_t, last_key = True, ent_t[e], ent_key[e]
+    return True
+
+
+@njit(cache=True)
+def _keys_in_index_order(inject, ent_key):
+    for q in range(1, inject.shape[0]):
+        if ent_key[inject[q]] < ent_key[inject[q - 1]]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _place_injected(records, cursor, first_link, ent_t, ent_key):
+    """Append every entity entering the set to the injected stream (slot 0) of its first link, each stream
+    in (time, key) order, ties by index (a stable sort). Taking the entities in (time, key, index) order and
+    appending each to its link's stream is a stable counting sort by link, so no sort by link is needed; the
+    (time, key) order is index order when :func:`_injected_in_index_order` says so (O(n)), else a stable
+    argsort by time of the entities in key order (the key sort skipped when keys already rise with index)."""
+    if _injected_in_index_order(first_link, ent_t, ent_key):
+        for e in range(first_link.shape[0]):
+            if first_link[e] >= 0:
+                s = first_link[e] * 5
+                records[cursor[s]] = e
+                cursor[s] += 1
+        return
+    inject = np.flatnonzero(first_link >= 0)
+    if inject.size:
+        if not _keys_in_index_order(inject, ent_key):
+            inject = inject[np.argsort(ent_key[inject], kind="mergesort")]
+        inject = inject[np.argsort(ent_t[inject], kind="mergesort")]
+        for e in inject:
+            s = first_link[e] * 5
+            records[cursor[s]] = e
+            cursor[s] += 1
+
+
+@njit(cache=True)
+def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_dst, ent_t, ent_dur, ent_key,
+              ent_size, hop_latency):
+    """Serve entities over the links leaving nodes ``[node_lo, node_hi)`` in the ``allowed`` directions.
+
+    Entities (message chunks) stand at ``ent_node`` at time ``ent_t`` heading for ``ent_dst``; each is
+    forwarded along its XY route while its next link is in the set; ``ent_node`` and ``ent_t`` are
+    updated in place (``ent_t``: arrival at ``ent_node``). ``timed``: run the DES (FIFO per link by
+    (arrival time, key), store and forward, one entity at a time); otherwise only add up the loads.
+
+    Returns ``(busy_s, load_bytes, state)``: per local link ``(node - node_lo) * 4 + direction`` the
+    seconds of transmission and the bytes carried, and per entity 1 when it reached its destination,
+    0 when it stopped before a link outside the set (it moves on in another sweep), -1 when it never
+    entered the set. Streams: each link merges its inputs (entities starting at its source node; those
+    arriving over one of its 4 incoming directions), each already in (time, key) order, as the DES.
+    """
+    n_local = (node_hi - node_lo) * 4
+    n_ent = ent_node.shape[0]
+    busy = np.zeros(n_local, np.float64)
+    load = np.zeros(n_local, np.float64)
+    state = np.full(n_ent, -1, np.int8)
+    # coordinates of every entity's destination (no division per hop)
+    ent_tx = np.empty(n_ent, np.int64)
+    ent_ty = np.empty(n_ent, np.int64)
+    for e in range(n_ent):
+        ent_tx[e] = ent_dst[e] % mesh_x
+        ent_ty[e] = ent_dst[e] // mesh_x
+    # count the records of every input stream (local link * 5 + slot) along each entity's route in the set
+    counts = np.zeros(n_local * 5 + 1, np.int64)
+    first_link = np.full(n_ent, -1, np.int64)
+    for e in range(n_ent):
+        node = ent_node[e]
+        if node < node_lo or node >= node_hi:
+            continue
+        x, y = node % mesh_x, node // mesh_x
+        direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+        slot = 0
+        while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
+            link = (node - node_lo) * 4 + direction
+            if slot == 0:
+                first_link[e] = link
+            counts[link * 5 + slot + 1] += 1
+            slot = 1 + direction
+            node, x, y = _advance(node, x, y, direction, mesh_x)
+            direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+        if not timed and first_link[e] >= 0:  # loads only: walk again, adding bytes
+            node = ent_node[e]
+            x, y = node % mesh_x, node // mesh_x
+            direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+            while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
+                link = (node - node_lo) * 4 + direction
+                load[link] += ent_size[e]
+                busy[link] += ent_dur[e]
+                node, x, y = _advance(node, x, y, direction, mesh_x)
+                direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+            ent_node[e] = node
+            state[e] = 1 if node == ent_dst[e] else 0
+    if not timed:
+        return busy, load, state
+    for i in range(1, counts.shape[0]):
+        counts[i] += counts[i - 1]
+    start = counts  # stream s occupies start[s]:start[s + 1]
+    cursor = start[:-1].copy()
+    records = np.empty(start[-1], np.int32)
+    _place_injected(records, cursor, first_link, ent_t, ent_key)
+    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
+                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state)
+    return busy, load, state
+
+
+@njit(cache=True)
+def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
+                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state):
+    """The timed sweep of :func:`des_sweep`: serve every link of the set in a topological order of XY
+    routes, each merging its input streams (``start``: stream s occupies ``records[start[s]:start[s + 1]]``,
+    injected ones filled up to ``cursor``) FIFO by (time, key), ties to the lower stream.
+
+    Every record carries its entity's arrival time beside it (``rec_t``), so the merge compares times
+    read in stream order rather than through the entity index; keys are read only on equal times.
+    """
+    n_nodes = node_hi - node_lo
+    n_local = n_nodes * 4
+    node_x = np.empty(n_nodes, np.int64)
+    node_y = np.empty(n_nodes, np.int64)
+    for q in range(n_nodes):
+        node_y[q] = (node_lo + q) // mesh_x
+        node_x[q] = (node_lo + q) - node_y[q] * mesh_x
+    rec_t = np.empty(records.shape[0], np.float64)
+    for ln in range(n_local):  # the injected records so far; the sweep writes the others' times as it pushes
+        for r in range(start[ln * 5], cursor[ln * 5]):
+            rec_t[r] = ent_t[records[r]]
+    ranks = np.empty(n_local, np.int64)
+    for ln in range(n_local):
+        ranks[ln] = _sweep_rank(node_lo + ln // 4, ln % 4, mesh_x, mesh_y) * (n_local + 1) + ln
+    order_links = np.argsort(ranks)
+    head = np.empty(5, np.int64)
+    stop = np.empty(5, np.int64)
+    for ln in order_links:
+        base = ln * 5
+        if start[base + 5] == start[base]:
+            continue
+        direction = ln % 4
+        n_active = _open_streams(start, base, head, stop)
+        free = 0.0
+        link_busy = 0.0
+        link_load = 0.0
+        next_node = _step(node_lo + (ln >> 2), direction, mesh_x)
+        inside = node_lo <= next_node < node_hi
+        total = start[base + 5] - start[base]
+        for _ in range(total):
+            best = 0
+            if n_active > 1:  # every active stream holds a record (exhausted ones are dropped)
+                best_t = rec_t[head[0]]
+                for s in range(1, n_active):
+                    c_t = rec_t[head[s]]
+                    if c_t < best_t or (c_t == best_t and ent_key[records[head[s]]] < ent_key[records[head[best]]]):
+                        best, best_t = s, c_t
+            r = head[best]
+            e = records[r]
+            head[best] = r + 1
+            if r + 1 == stop[best] and n_active > 1:  # stream exhausted: drop it, the others keep their order
+                for s in range(best + 1, n_active):
+                    head[s - 1] = head[s]
+                    stop[s - 1] = stop[s]
+                n_active -= 1
+            dur = ent_dur[e]
+            free = max(free, rec_t[r]) + dur
+            link_busy += dur
+            link_load += ent_size[e]
+            t_next = free + hop_latency
+            ent_t[e] = t_next
+            ent_node[e] = next_node
+            if next_node == ent_dst[e]:
+                state[e] = 1
+                continue
+            if not inside:
+                state[e] = 0
+                continue
+            nxt = _dir_xy(node_x[next_node - node_lo], node_y[next_node - node_lo], ent_tx[e], ent_ty[e])
+            if allowed[nxt]:
+                s = ((next_node - node_lo) * 4 + nxt) * 5 + 1 + direction
+                records[cursor[s]] = e
+                rec_t[cursor[s]] = t_next
+                cursor[s] += 1
+            else:
+                state[e] = 0
+        busy[ln] += link_busy
+        load[ln] += link_load
+
+
+@njit(cache=True)
+def _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
+    """Where every input stream (link ``node * 4 + direction``, times 5, plus slot: 0 injected, 1 + d arrived
+    over direction d) starts in the records of a whole-mesh sweep, and its end: int64 [D * 20 + 1].
+
+    O(messages + D), no walk along the routes: a message's chunks add one record to the injected stream of
+    its first link, one to the turning link (if it turns) and one to every further link of each straight
+    run, counted as +n / -n at the ends of the run in one difference array per direction, then summed
+    along rows (east, west) and columns (south, north). ``node_x``, ``node_y``: every node's coordinates.
+    """
+    num_nodes = mesh_x * mesh_y
+    counts = np.zeros(num_nodes * 20 + 1, np.int64)
+    run = np.zeros((NUM_DIRS, num_nodes), np.int64)  # difference arrays of the straight runs
+    for m in range(src.shape[0]):
+        c = n_chunks[m]
+        sx, sy = node_x[src[m]], node_y[src[m]]
+        tx, ty = node_x[dst[m]], node_y[dst[m]]
+        node = src[m]
+        slot = 0
+        if tx != sx:
+            direction, step, n = (EAST, 1, tx - sx) if tx > sx else (WEST, -1, sx - tx)
+            counts[(node * 4 + direction) * 5 + 1] += c
+            run[direction, node + step] += c
+            run[direction, node + n * step] -= c
+            node += n * step
+            slot = 1 + direction
+        if ty != sy:
+            direction, step, n = (SOUTH, mesh_x, ty - sy) if ty > sy else (NORTH, -mesh_x, sy - ty)
+            counts[(node * 4 + direction) * 5 + slot + 1] += c
+            run[direction, node + step] += c
+            run[direction, node + n * step] -= c
+    for y in range(mesh_y):
+        east = 0
+        west = 0
+        for x in range(mesh_x):
+            node = y * mesh_x + x
+            east += run[EAST, node]
+            counts[(node * 4 + EAST) * 5 + 1 + EAST + 1] += east
+            node_w = y * mesh_x + mesh_x - 1 - x
+            west += run[WEST, node_w]
+            counts[(node_w * 4 + WEST) * 5 + 1 + WEST + 1] += west
+    for x in range(mesh_x):
+        south = 0
+        north = 0
+        for y in range(mesh_y):
+            node = y * mesh_x + x
+            south += run[SOUTH, node]
+            counts[(node * 4 + SOUTH) * 5 + 1 + SOUTH + 1] += south
+            node_n = (mesh_y - 1 - y) * mesh_x + x
+            north += run[NORTH, node_n]
+            counts[(node_n * 4 + NORTH) * 5 + 1 + NORTH + 1] += north
+    for k in range(1, counts.shape[0]):
+        counts[k] += counts[k - 1]
+    return counts
+
+
+@njit(cache=True)
+def _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
+    """``(start, pair_first)``: :func:`_mesh_stream_starts` of the messages counted per (src, dst) pair first
+    (one branch-free pass over the messages, then the route logic once per pair), and ``pair_first
+    [D * D]``: the injected stream ``(src * 4 + direction) * 5`` of every pair's first link (-1: no hop).
+    For small meshes (D^2 of the order of the messages or less)."""
+    num_nodes = mesh_x * mesh_y
+    pair_n = np.zeros(num_nodes * num_nodes, np.int64)
+    for m in range(src.shape[0]):
+        pair_n[src[m] * num_nodes + dst[m]] += n_chunks[m]
+    pairs = np.flatnonzero(pair_n)
+    p_src = pairs // num_nodes
+    p_dst = pairs - p_src * num_nodes
+    start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, p_src, p_dst, pair_n[pairs])
+    pair_first = np.full(num_nodes * num_nodes, -1, np.int64)
+    for q in range(pairs.shape[0]):
+        direction = _dir_xy(node_x[p_src[q]], node_y[p_src[q]], node_x[p_dst[q]], node_y[p_dst[q]])
+        if direction >= 0:
+            pair_first[pairs[q]] = (p_src[q] * 4 + direction) * 5
+    return start, pair_first
+
+
+@njit(cache=True)
+def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
+    """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call:
+    the results of :func:`des_sweep` over every link, with every chunk injected at t = 0, key = its index.
+
+    Messages become entities (chunks) numbered in message order, a message's chunks consecutive: without
+    chunking (``chunk_bytes <= 0``) one entity of ``s`` bytes; otherwise ``n = max(ceil(s / chunk), 1)``
+    chunks, ``n - 1`` of ``chunk_bytes`` and a last one of ``s - (n - 1) * chunk_bytes`` (as
+    ``loads.last_chunk_bytes`` counts them). Injected in index order, each first link's stream is already
+    FIFO (one time, increasing keys). A record is (arrival time, key); what serving it needs (duration,
+    bytes, destination coordinates) is read per entity by key. On small meshes the stream sizes and first
+    links come from per-(src, dst) pair counts (:func:`_pair_stream_starts`), not per message.
+
+    Returns ``(finish_s [M], busy_s [L], load_bytes [L], sent [D], received [D], complete)``: every
+    message's arrival (the latest of its chunks; 0 for a zero-hop message), per-link seconds of
+    transmission and bytes in ``Mesh.links`` order (``link_of``: :func:`link_of_table`), bytes sent and
+    received per node (summed in message order, as ``traffic.node_traffic_bytes``), and False when a chunk
+    stopped before its destination (impossible on the whole mesh; the caller raises).
+    """
+    num_messages = src.shape[0]
+    num_nodes = mesh_x * mesh_y
+    chunked = chunk_bytes > 0.0
+    n_chunks = np.ones(num_messages, np.int64)
+    n_ent = num_messages
+    if chunked:
+        for m in range(num_messages):
+            n_chunks[m] = max(np.int64(np.ceil(size_bytes[m] / chunk_bytes)), 1)
+        n_ent = n_chunks.sum()
+    node_x = np.empty(num_nodes, np.int64)
+    node_y = np.empty(num_nodes, np.int64)
+    for node in range(num_nodes):
+        node_y[node] = node // mesh_x
+        node_x[node] = node - node_y[node] * mesh_x
+    by_pair = num_nodes * num_nodes <= max(4 * num_messages, 4096)
+    if by_pair:
+        start, pair_first = _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
+    else:
+        start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
+        pair_first = np.empty(0, np.int64)
+    n_rec = start[-1]
+    rec_t = np.empty(n_rec, np.float64)
+    rec_key = np.empty(n_rec, np.int64)
+    ent_dur = np.empty(n_ent, np.float64)
+    ent_size = np.empty(n_ent, np.float64)
+    ent_tx = np.empty(n_ent, np.int32)
+    ent_ty = np.empty(n_ent, np.int32)
+    key_msg = np.empty(n_ent if chunked else 0, np.int64)  # the message of every chunk (key = message unchunked)
+    cursor = start[:-1].copy()
+    sent = np.zeros(num_nodes, np.float64)
+    received = np.zeros(num_nodes, np.float64)
+    # inject: every chunk on the injected stream of its first link, in index order
+    e = 0
+    n_moving = 0
+    for m in range(num_messages):
+        sent[src[m]] += size_bytes[m]  # node loads summed in message order (as traffic.node_traffic_bytes)
+        received[dst[m]] += size_bytes[m]
+        last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
+        tx, ty = node_x[dst[m]], node_y[dst[m]]
+        if by_pair:
+            s = pair_first[src[m] * num_nodes + dst[m]]
+        else:
+            direction = _dir_xy(node_x[src[m]], node_y[src[m]], tx, ty)
+            s = (src[m] * 4 + direction) * 5 if direction >= 0 else -1
+        for c in range(n_chunks[m]):
+            if chunked:
+                key_msg[e] = m
+            size = last if c == n_chunks[m] - 1 else chunk_bytes
+            ent_size[e] = size
+            ent_dur[e] = size / link_bytes_per_s
+            ent_tx[e] = tx
+            ent_ty[e] = ty
+            if s >= 0:
+                r = cursor[s]
+                rec_t[r] = 0.0
+                rec_key[r] = e
+                cursor[s] = r + 1
+                n_moving += 1
+            e += 1
+    # sweep the links in a topological order of XY routes
+    ranks = np.empty(num_nodes * 4, np.int64)
+    for ln in range(num_nodes * 4):
+        ranks[ln] = _sweep_rank(ln // 4, ln % 4, mesh_x, mesh_y) * (num_nodes * 4 + 1) + ln
+    order_links = np.argsort(ranks)
+    num_links = 0
+    for node in range(num_nodes):
+        for direction in range(NUM_DIRS):
+            num_links = max(num_links, link_of[node, direction] + 1)
+    busy = np.zeros(num_links, np.float64)
+    load = np.zeros(num_links, np.float64)
+    finish = np.zeros(num_messages, np.float64)
+    n_arrived = 0
+    head = np.empty(5, np.int64)
+    stop = np.empty(5, np.int64)
+    for ln in order_links:
+        base = ln * 5
+        if start[base + 5] == start[base]:
+            continue
+        direction = ln % 4
+        n_active = _open_streams(start, base, head, stop)
+        next_node = _step(ln >> 2, direction, mesh_x)
+        nx, ny = node_x[next_node], node_y[next_node]
+        x_link = direction < 2
+        # the streams a served chunk joins: straight on, or turned south / north after an X link
+        s_straight = (next_node * 4 + direction) * 5 + 1 + direction
+        s_south = (next_node * 4 + SOUTH) * 5 + 1 + direction
+        s_north = (next_node * 4 + NORTH) * 5 + 1 + direction
+        free = 0.0
+        link_busy = 0.0
+        link_load = 0.0
+        for _ in range(start[base + 5] - start[base]):
+            best = 0
+            if n_active > 1:  # FIFO by (time, key); every active stream holds a record
+                best_t = rec_t[head[0]]
+                for s in range(1, n_active):
+                    c_t = rec_t[head[s]]
+                    if c_t < best_t or (c_t == best_t and rec_key[head[s]] < rec_key[head[best]]):
+                        best, best_t = s, c_t
+            r = head[best]
+            head[best] = r + 1
+            if r + 1 == stop[best] and n_active > 1:  # stream exhausted: drop it, the others keep their order
+                for s in range(best + 1, n_active):
+                    head[s - 1] = head[s]
+                    stop[s - 1] = stop[s]
+                n_active -= 1
+            k = rec_key[r]
+            dur = ent_dur[k]
+            free = max(free, rec_t[r]) + dur
+            link_busy += dur
+            link_load += ent_size[k]
+            t_next = free + hop_latency
+            ty = ent_ty[k]
+            if x_link and ent_tx[k] != nx:
+                s = s_straight
+            elif ty > ny:
+                s = s_south if x_link else s_straight
+            elif ty < ny:
+                s = s_north if x_link else s_straight
+            else:  # arrived
+                m = key_msg[k] if chunked else k
+                finish[m] = max(finish[m], t_next)
+                n_arrived += 1
+                continue
+            q = cursor[s]
+            cursor[s] = q + 1
+            rec_t[q] = t_next
+            rec_key[q] = k
+        busy[link_of[ln >> 2, direction]] = link_busy
+        load[link_of[ln >> 2, direction]] = link_load
+    return finish, busy, load, sent, received, n_arrived == n_moving
