@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hdmoe_ray.tuning.plan import SweepPlan
+from hdmoe_ray.tuning.plan import SweepPlan, estimated_trial_work
 from hdmoe_ray.tuning.records import (
     TrialRecord,
     flat_config,
@@ -69,8 +69,11 @@ def _common(plan: SweepPlan) -> dict[str, Any]:
 def _grid_setup(plan: SweepPlan):
     from ray import tune
 
+    trials = [t for t in plan.trials if t.run is not None]
+    if plan.options.get("launch_order", "heaviest_first") == "heaviest_first":
+        trials = sorted(trials, key=lambda t: -estimated_trial_work(t.run))  # stable: ties keep the plan order
     configs = [{"key": t.key, "index": t.index, "overrides": list(t.overrides), "label": t.label, "run": t.run}
-               for t in plan.trials if t.run is not None]
+               for t in trials]
     return {"trial": tune.grid_search(configs), **_common(plan)}, {}
 
 

@@ -17,6 +17,7 @@ from hdmoe_ray.core.errors import ConfigError
 
 SEARCH_ALGORITHMS = ("gp", "random")
 SEARCH_MODES = ("min", "max")
+LAUNCH_ORDERS = ("heaviest_first", "plan")
 
 
 @dataclass(frozen=True)
@@ -36,8 +37,13 @@ class SweepOptions:
     # who uploads a trial's files to MLflow: trials (each from its node, through the tracking server; no
     # file system shared with the driver) | driver (reads the trial folder) | auto (trials for http(s) URIs)
     trial_artifacts: str = "auto"
+    # grid trials start in this order: heaviest_first (largest estimated work first, so the longest trials
+    # do not run alone at the end: tuning.plan.estimated_trial_work) | plan (the grid's own order)
+    launch_order: str = "heaviest_first"
 
     def __post_init__(self) -> None:
+        if self.launch_order not in LAUNCH_ORDERS:
+            raise ConfigError("sweep.launch_order", f"must be one of {list(LAUNCH_ORDERS)}, got {self.launch_order!r}")
         if self.max_concurrent is not None and (not isinstance(self.max_concurrent, int) or self.max_concurrent <= 0):
             raise ConfigError("sweep.max_concurrent", f"must be a positive integer or null, got {self.max_concurrent!r}")
         if self.trial_artifacts not in ("auto", "trials", "driver"):

@@ -103,3 +103,38 @@ def test_a_dynamic_search_without_dynamic_placement_is_refused():
                             "workload.mode=sampled", "search=hybrid_knobs_dynamic", "search.metric=tbt_us"], "sweep")
     with pytest.raises(ConfigError, match="search.metric: must be one of"):
         compose_run_config(["debug=default", "search=hybrid_knobs", "search.metric=tbt"], "sweep")
+
+
+def test_estimated_trial_work_by_hand():
+    from hdmoe_ray.tuning.plan import estimated_trial_work
+
+    run = {"model": {"num_layers": 27, "num_dense_layers": 1, "num_experts": 64, "top_k": 6},
+           "hardware": {"mesh_x": 4, "mesh_y": 8}, "workload": {"batch_size": 16}}
+    assert estimated_trial_work(run) == 26 * (64 * 6) * 32 * 4.0  # MoE layers x expert slots x nodes x sqrt(B)
+    assert estimated_trial_work({}) == 1.0
+
+
+def _grid_plan(tmp_path, axes: dict, launch_order: str) -> SweepPlan:
+    specs = compose_trials(["profile=paper"], axes)
+    return SweepPlan(sweep_id="order", kind="grid", sweep_dir=str(tmp_path), base_overrides=(),
+                     options={"job": "optimize", "launch_order": launch_order}, tracking={"uri": None},
+                     git_commit="", created_utc="", axes=axes, trials=tuple(specs))
+
+
+def test_heaviest_trials_start_first_and_plan_order_is_kept_on_request(tmp_path, monkeypatch):
+    from hdmoe_ray.tuning.runner import _grid_setup
+
+    monkeypatch.chdir(tmp_path)
+    axes = {"model": ["mixtral_8x7b", "deepseek_v2_lite", "qwen2_57b_a14b"], "hardware.mesh_x": [4, 8]}
+    heavy = _grid_plan(tmp_path, axes, "heaviest_first")
+    order = [(c["label"]["model"], c["label"]["hardware.mesh_x"])
+             for c in _grid_setup(heavy)[0]["trial"]["grid_search"]]
+    assert order[0] == ("qwen2_57b_a14b", 8) and order[-1] == ("mixtral_8x7b", 4)
+    assert sorted(order) == sorted((m, x) for m in axes["model"] for x in axes["hardware.mesh_x"])
+    planned = _grid_setup(_grid_plan(tmp_path, axes, "plan"))[0]["trial"]["grid_search"]
+    assert [c["key"] for c in planned] == [t.key for t in heavy.trials]  # t000, t001, ... as composed
+
+
+def test_unknown_launch_order_is_refused():
+    with pytest.raises(ConfigError, match="sweep.launch_order"):
+        compose_run_config(["sweep.launch_order=random"], "sweep")
