@@ -10,6 +10,8 @@ Names:
   ``max_node_compute_us`` and ``wall_s`` of the primary strategy;
 - ``<strategy>.<total>`` for every compared strategy, ``speedup.<strategy>`` (TBT of tp / TBT of it);
 - series ``layer.<strategy>.compute_us`` and ``layer.<strategy>.comm_us`` with step = layer id;
+- ``optimizer.wall_s`` and ``optimizer.time_capped_layers`` (hdmoe-optimize: layers whose NodeBalance stopped at
+  its wall-clock cap, so their placement depends on the machine's speed and load);
 - series ``optimizer.layer_wall_s`` and ``optimizer.node_balance_gap`` (hdmoe-optimize), step = layer id;
 - with dynamic placement (docs/dynamic.md): ``dynamic.speedup_over_static``, ``dynamic.moe_speedup_over_static``,
   ``dynamic.recall_at_k``, ``dynamic.load_error``, ``dynamic.coverage_90``, ``dynamic.broadcast_us_per_batch``,
@@ -40,7 +42,25 @@ def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
         out.update({f"{name}.{k}": fields[k] for k in TOTAL_METRICS if _numeric(fields.get(k))})
     out.update({f"speedup.{name}": v for name, v in summary.get("speedup", {}).items()})
     out.update(dynamic_metrics(summary.get("dynamic")))
+    out.update(optimizer_metrics(summary.get("optimizer")))
     return out
+
+
+def optimizer_metrics(report: dict[str, Any] | None) -> dict[str, float]:
+    """``optimizer.wall_s`` and ``optimizer.time_capped_layers`` of hdmoe-optimize's report: the layers whose
+    NodeBalance stopped at its wall-clock cap (``strategy.milp_time_limit_s``) rather than at its counts, so
+    their placement depends on the machine's speed and load."""
+    if not report or not report.get("per_layer"):
+        return {}
+    out = {"optimizer.time_capped_layers": float(time_capped_layers(report))}
+    if _numeric(report.get("wall_s")):
+        out["optimizer.wall_s"] = float(report["wall_s"])
+    return out
+
+
+def time_capped_layers(report: dict[str, Any]) -> int:
+    """Layers of an optimiser report whose NodeBalance hit its wall-clock cap."""
+    return sum(bool((layer.get("node_balance") or {}).get("time_capped")) for layer in report.get("per_layer") or [])
 
 
 def dynamic_metrics(dynamic: dict[str, Any] | None) -> dict[str, float]:

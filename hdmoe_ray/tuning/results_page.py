@@ -51,6 +51,7 @@ class Trial:
     comm_us: dict[str, float]
     max_node_compute_us: dict[str, float]
     run_id: str = ""
+    time_capped_layers: int | None = None  # layers whose NodeBalance hit its wall-clock cap (None: not logged)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,10 @@ def _bool(text: str | None, default: bool = True) -> bool:
     return default if text is None else str(text).lower() == "true"
 
 
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
 def trials_from_runs(runs: list) -> tuple[list[Trial], list[dict[str, str]]]:
     """Finished trials and the failed ones (sweep, run id, error) of MLflow trial runs."""
     trials, failed = [], []
@@ -97,7 +102,7 @@ def trials_from_runs(runs: list) -> tuple[list[Trial], list[dict[str, str]]]:
             profile=p.get("profile.name", "?"), link_balance=_bool(p.get("strategy.link_balance")),
             tbt_us=per_strategy("tbt_us"), compute_us=per_strategy("moe_compute_us"),
             comm_us=per_strategy("moe_comm_us"), max_node_compute_us=per_strategy("max_node_compute_us"),
-            run_id=run.run_id))
+            run_id=run.run_id, time_capped_layers=_int_or_none(m.get("optimizer.time_capped_layers"))))
     return trials, failed
 
 
@@ -366,6 +371,13 @@ def render(page_path: Path, trials: list[Trial], failed: list[dict[str, str]], e
              "paper does and the conventions are in [paper.md](paper.md); the cost model in "
              "[cost_model.md](cost_model.md).", "", "```bash", *commands, "```", "",
              f"{len(trials)} trials finished" + (f", {len(failed)} failed (listed at the end)." if failed else "."), "")
+    logged = [t for t in trials if t.time_capped_layers is not None]
+    capped = [t for t in logged if t.time_capped_layers]
+    if logged:
+        page.add(f"NodeBalance stopped at its wall-clock cap (`strategy.milp_time_limit_s`), not at its step counts, "
+                 f"on {sum(t.time_capped_layers for t in capped)} layers of {len(capped)} of the {len(logged)} "
+                 f"optimisation trials: those layers' placements (and their trials' HD-MoE figures, in the last "
+                 f"digits) depend on the speed and load of the machine that ran them.", "")
     missing = [s for s in REPRO_SWEEPS if not any(t.sweep == s for t in trials)]
     if missing:
         page.add(f"**Not on this page** (no finished trial of these sweeps was read): {', '.join(missing)}.", "")

@@ -24,7 +24,7 @@ from hdmoe_ray.simulation.simulator import prepare_inputs
 from hdmoe_ray.strategies.hdmoe import warm_start_mapping
 from hdmoe_ray.strategies.mapping_io import config_hash, save_mapping
 from hdmoe_ray.strategies.registry import default_strategy_config, preflight
-from hdmoe_ray.tracking.metrics import optimizer_series
+from hdmoe_ray.tracking.metrics import optimizer_series, time_capped_layers
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
 from hdmoe_ray.workflows.results import cb_proxy_variant, simulate_strategies
@@ -75,6 +75,11 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
                                  seed=run.seed, network=run.network, map_fn=map_fn, eval_map_fn=eval_map_fn,
                                  warm_start=warm)
         say(f"optimised in {optimum.report['wall_s']:.1f} s (gamma {optimum.report['gamma'].get('gamma', 0):.3f})")
+        capped = time_capped_layers(optimum.report)
+        if capped:
+            say(f"NodeBalance stopped at its {run.strategy.milp_time_limit_s:g} s cap (strategy.milp_time_limit_s) on "
+                f"{capped} of {len(optimum.report['per_layer'])} layers, not at its step counts: those layers' "
+                f"placements depend on this machine's speed and load (a larger cap lets them finish their counted steps)")
         mapping_path = save_mapping(optimum.mapping, out_dir / "mapping_hdmoe.npz", config_hash(run),
                                     mesh_shape=(run.hardware.mesh_x, run.hardware.mesh_y))
         saved = dataclasses.replace(run.strategy, mapping_path=str(mapping_path))

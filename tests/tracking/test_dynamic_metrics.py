@@ -19,3 +19,11 @@ def test_dynamic_metrics_and_series():
         "dynamic.broadcast_bytes_per_batch": 8.0, "dynamic.law.speedup_over_static": 1.1}
     assert layer_series(summary)["layer.dynamic.speedup"] == ([1.25, 1.0], [1, 2])
     assert "layer.dynamic.speedup" not in layer_series({"per_layer": []})
+
+
+def test_optimizer_metrics_count_the_layers_nodebalance_cut_at_its_time_cap():
+    report = {"wall_s": 12.5, "per_layer": [{"node_balance": {"time_capped": True}}, {"node_balance": {"time_capped": False}},
+                                            {"node_balance": {"status": "skipped"}}, {"node_balance": {"time_capped": True}}]}
+    metrics = summary_metrics({"tbt_us": 1.0, "optimizer": report})
+    assert metrics["optimizer.time_capped_layers"] == 2.0 and metrics["optimizer.wall_s"] == 12.5
+    assert "optimizer.time_capped_layers" not in summary_metrics({"tbt_us": 1.0})  # hdmoe-simulate: no optimiser

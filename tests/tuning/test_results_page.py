@@ -115,3 +115,17 @@ def test_a_reproduction_trial_composes_to_its_figure_configuration(experiment, p
     assert {k: got[k] for k in expected} == expected
     assert run.strategy.name == "hdmoe" and run.optimize.fanout == "serial"
     assert set(run.compare) == {"tp", "ep", "hybrid_cb"}
+
+
+def test_page_says_how_many_layers_hit_the_nodebalance_time_cap(tmp_path):
+    capped = [RunRow(r.run_id, r.status, r.params, {**r.metrics, "optimizer.time_capped_layers": n}, r.tags)
+              for r, n in zip(RUNS[:2], (3.0, 0.0))]
+    trials, failed = trials_from_runs(capped)
+    assert [t.time_capped_layers for t in trials] == [3, 0]
+    text = "\n".join(render(tmp_path / "RESULTS.md", trials, failed, effects=[], heatmaps={},
+                            commands=["make reproduce"]).lines)
+    assert "on 3 layers of 1 of the 2 optimisation trials" in text
+    # a store without the metric (older trials): no such line, nothing invented
+    old, _ = trials_from_runs(RUNS)
+    assert "wall-clock cap" not in "\n".join(render(tmp_path / "R2.md", old, [], effects=[], heatmaps={},
+                                                    commands=[]).lines)
