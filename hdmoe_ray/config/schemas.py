@@ -294,9 +294,16 @@ class OptimizeOptions:
     """How ``hdmoe-optimize`` runs (``optimize.fanout=serial`` keeps every layer in one process)."""
 
     fanout: str = "ray"  # ray: one Ray task per MoE layer (local Ray, or RAY_ADDRESS) | serial: in-process
+    # also simulate the NodeBalance shares with the clusters placed as strategy.link_balance=false places them
+    # (a seeded random permutation per layer), reported as hdmoe_node_balance_only: the paper's ablation from
+    # the same optimisation, with no second NodeBalance run
+    node_balance_only_variant: bool = False
 
     def __post_init__(self) -> None:
         one_of("optimize", "fanout", self.fanout, FANOUTS)
+        if not isinstance(self.node_balance_only_variant, bool):
+            raise ConfigError("optimize.node_balance_only_variant",
+                              f"must be true or false, got {self.node_balance_only_variant!r}")
 
 
 @dataclass(frozen=True)

@@ -151,11 +151,18 @@ def _node_then_link(problem, *, strategy: StrategyConfig, seed: int, layer_id: i
                            warm_perms=() if warm is None else (warm.cluster_to_node,))
         perm, comm, lb = res.cluster_to_node, res.best_s, res.as_dict()
     else:
-        perm = rng.permutation(mesh.num_nodes).astype(np.int64)
+        perm = ablation_permutation(seed, layer_id, mesh.num_nodes)
         comm = objective(perm)
         lb = {"method": "random_permutation", "best_s": comm, "num_evaluations": 1}
     compute = float(cost_model.layer_cost(work, LayerMapping(share, perm)).compute_s)
     return share, perm, compute, comm, nb, lb
+
+
+def ablation_permutation(seed: int, layer_id: int, num_nodes: int) -> np.ndarray:
+    """The cluster-to-node placement of a layer when LinkBalance is off (``strategy.link_balance=false``): the
+    first draw of the layer's LinkBalance stream, so ``optimize.node_balance_only_variant`` gives the same one."""
+    rng = random_streams.layer_stream(seed, layer_id, random_streams.LINK_BALANCE)
+    return rng.permutation(num_nodes).astype(np.int64)
 
 
 def _keep_better_warm(problem, cost_model: LayerCostModel, work: LayerWorkload, warm: LayerMapping,

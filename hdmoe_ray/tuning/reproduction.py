@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hdmoe_ray.tuning.results_page import (
+    OPTIONAL_SWEEPS,
     REAL_TRACE_MODELS,
     REPRO_SWEEPS,
     Trial,
@@ -58,7 +59,7 @@ def convention_effects(seeds: Iterable[int], progress: Callable[[str], None] = p
 # ---------------------------------------------------------------- the report job's entry point
 
 # the sweeps `make reproduce` runs (conf/experiment/<name>.yaml), in order; each sets its sweep.id
-REPRO_EXPERIMENTS = ("repro_fig8", "repro_ablation", "repro_fig9", "repro_fig8_physical", "repro_fig8_batch")
+REPRO_EXPERIMENTS = ("repro_fig8", "repro_fig9", "repro_fig8_physical", "repro_fig8_batch")
 HEATMAP_TRIAL = {"sweep": "repro-fig8", "model": "deepseek_v2_lite", "hardware": "hdmoe_10t_25g", "seed": 0}
 HEATMAP_FILES = ("node_load_ep.png", "node_load_hdmoe.png", "link_load_ep.png", "link_load_hdmoe.png")
 
@@ -100,7 +101,7 @@ def run_results_page(cfg, out_dir: Path, say: Callable[[str], None]) -> dict[str
     t0 = time.perf_counter()
     uri = cfg.tracking.uri or default_tracking_uri()
     experiment = cfg.experiment or cfg.tracking.experiment_name
-    sweep_ids = cfg.sweep_ids or list(REPRO_SWEEPS)
+    sweep_ids = cfg.sweep_ids or [*REPRO_SWEEPS, *OPTIONAL_SWEEPS]
     runs = trial_runs(uri, experiment, sweep_ids, cfg.filter)
     if not runs:
         raise ConfigError("sweep_id", f"no trial of the reproduction sweeps {sweep_ids} in experiment {experiment!r} "

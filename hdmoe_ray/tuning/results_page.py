@@ -9,6 +9,7 @@ paper's claims and published figures (:mod:`hdmoe_ray.tuning.paper_figures`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,10 +26,14 @@ from hdmoe_ray.tuning.paper_figures import (
     SPEEDUP_RANGES,
 )
 
-REPRO_SWEEPS = ("repro-fig8", "repro-ablation", "repro-fig9", "repro-fig8-physical", "repro-fig8-batch")
+REPRO_SWEEPS = ("repro-fig8", "repro-fig9", "repro-fig8-physical", "repro-fig8-batch")  # what make reproduce runs
+# read when present: a separate NodeBalance-only sweep (conf/experiment/repro_ablation.yaml); make reproduce takes
+# the ablation from repro-fig8's hdmoe_node_balance_only figures instead (the same numbers, no second NodeBalance)
+OPTIONAL_SWEEPS = ("repro-ablation",)
 STRATEGIES = ("hdmoe", "tp", "ep", "hybrid_cb", PUBLISHED_CB_COLUMN)
 COLUMN_LABELS = {"hdmoe": "HD-MoE", "tp": "TP", "ep": "EP", "hybrid_cb": "hybrid CB",
                  PUBLISHED_CB_COLUMN: "hybrid CB, HD-MoE proxy"}
+NODE_BALANCE_ONLY = "hdmoe_node_balance_only"  # repro_fig8's optimize.node_balance_only_variant
 MODELS = tuple(MODEL_LABELS)
 HARDWARE = tuple(HARDWARE_LABELS)
 REAL_TRACE_MODELS = ("mixtral_8x7b", "deepseek_v2_lite")
@@ -93,7 +98,7 @@ def trials_from_runs(runs: list) -> tuple[list[Trial], list[dict[str, str]]]:
             failed.append({"sweep": sweep, "run_id": run.run_id, "error": run.tags.get("hdmoe.error", run.status)})
             continue
         def per_strategy(metric: str, m: dict[str, float] = m) -> dict[str, float]:
-            return {s: m[f"{s}.{metric}"] for s in STRATEGIES if f"{s}.{metric}" in m}
+            return {s: m[f"{s}.{metric}"] for s in (*STRATEGIES, NODE_BALANCE_ONLY) if f"{s}.{metric}" in m}
 
         trials.append(Trial(
             sweep=sweep, model=p.get("model.name", "?"), hardware=p.get("hardware.name", "?"),
@@ -303,12 +308,26 @@ def figure9(page: Page, trials: list[Trial]) -> None:
         "HD-MoE's speedup by mesh size")
 
 
+def node_balance_only_trials(trials: list[Trial]) -> list[Trial]:
+    """The "NodeBalance only" trials carried by optimisation trials run with optimize.node_balance_only_variant
+    (their ``hdmoe_node_balance_only`` figures as the hdmoe ones), as a repro-ablation sweep would report them."""
+    def as_ablation(t: Trial) -> Trial:
+        def swap(values: dict[str, float]) -> dict[str, float]:
+            return {**values, "hdmoe": values[NODE_BALANCE_ONLY]}
+        return dataclasses.replace(t, sweep="repro-ablation", link_balance=False, tbt_us=swap(t.tbt_us),
+                                   compute_us=swap(t.compute_us), comm_us=swap(t.comm_us),
+                                   max_node_compute_us=swap(t.max_node_compute_us))
+    return [as_ablation(t) for t in trials if all(NODE_BALANCE_ONLY in v for v in
+                                                  (t.tbt_us, t.compute_us, t.comm_us, t.max_node_compute_us))]
+
+
 def ablation(page: Page, trials: list[Trial], heatmaps: dict[str, Path]) -> None:
     page.add("## Figures 10-14: DeepSeek-V2-Lite ablation (4x8, B = 128)", "", f"**Paper:** {CLAIMS['ablation']}", "")
-    nb_only = [t for t in trials if t.sweep == "repro-ablation"]
     full = [t for t in trials if t.sweep == "repro-fig8" and t.model == "deepseek_v2_lite"]
+    nb_only = [t for t in trials if t.sweep == "repro-ablation"] or node_balance_only_trials(full)
     if not nb_only or not full:
-        page.add("_No trial of `repro-ablation` (or of DeepSeek in `repro-fig8`) in the store._", "")
+        page.add("_No DeepSeek trial of `repro-fig8` with its NodeBalance-only figures (or of `repro-ablation`) "
+                 "in the store._", "")
         return
     nb_groups, full_groups = group_by(nb_only, lambda t: t.hardware), group_by(full, lambda t: t.hardware)
     rows = []

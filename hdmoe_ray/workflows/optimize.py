@@ -27,7 +27,12 @@ from hdmoe_ray.strategies.registry import default_strategy_config, preflight
 from hdmoe_ray.tracking.metrics import optimizer_series, time_capped_layers
 from hdmoe_ray.workflows import WORKFLOWS
 from hdmoe_ray.workflows.job import finish_run, progress_printer, tracked_run
-from hdmoe_ray.workflows.results import cb_proxy_variant, simulate_strategies
+from hdmoe_ray.workflows.results import (
+    NODE_BALANCE_ONLY,
+    cb_proxy_variant,
+    node_balance_only_variant,
+    simulate_strategies,
+)
 from hdmoe_ray.workflows.summary import build_summary
 
 
@@ -89,6 +94,10 @@ def run_optimize(run: RunConfig, out_dir: Path) -> dict:
             results[variant[0]] = variant[1]
             say(f"{variant[0]}: TBT {variant[1].breakdown.tbt_s * 1e6:.2f} us (hybrid_cb with the "
                 f"{'hdmoe' if run.profile.cb_proxy_mapping == 'own' else 'own'} intra-region proxy mapping)")
+        if run.optimize.node_balance_only_variant and run.strategy.link_balance:
+            results[NODE_BALANCE_ONLY] = node_balance_only_variant(run, inputs, results)
+            say(f"{NODE_BALANCE_ONLY}: TBT {results[NODE_BALANCE_ONLY].breakdown.tbt_s * 1e6:.2f} us (the NodeBalance "
+                f"shares with the clusters placed as strategy.link_balance=false places them)")
         summary = build_summary(inputs, results, "hdmoe", time.perf_counter() - t0)
         summary.update(mapping_path=str(mapping_path), gamma=optimum.report["gamma"],
                        optimizer=optimum.report, mlflow_run_id=tracker.run_id)

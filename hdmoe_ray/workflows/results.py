@@ -106,6 +106,27 @@ def simulate_strategies(run, strategies: list[StrategyConfig], *,
     return {s.name: results[s.name] for s in strategies if s.name in results}
 
 
+NODE_BALANCE_ONLY = "hdmoe_node_balance_only"
+
+
+def node_balance_only_variant(run, inputs: SimulationInputs, results: dict[str, StrategyResult]) -> StrategyResult:
+    """HD-MoE's mapping with LinkBalance's placement replaced by the one ``strategy.link_balance=false`` draws
+    (:func:`~hdmoe_ray.optimizer.layer.ablation_permutation`, per layer from ``run.seed``): the paper's
+    "NodeBalance only" ablation (figures 10-14) from the same NodeBalance shares, simulated like the others.
+    Equal to a ``strategy.link_balance=false`` run's hdmoe result whenever NodeBalance gives the same shares
+    (always, unless its wall-clock cap cut a layer short)."""
+    from hdmoe_ray.optimizer.layer import ablation_permutation
+
+    hdmoe = results["hdmoe"]
+    t0 = time.perf_counter()
+    layers = tuple(dataclasses.replace(lm, cluster_to_node=ablation_permutation(run.seed, layer_id,
+                                                                                lm.cluster_to_node.size))
+                   for layer_id, lm in zip(inputs.trace.layer_ids, hdmoe.mapping.layers, strict=True))
+    mapping = Mapping(hdmoe.mapping.strategy, layers, {**hdmoe.mapping.metadata, "link_balance": "ablation"})
+    breakdown = simulate_mapping(inputs, mapping)
+    return StrategyResult(hdmoe.strategy, mapping, breakdown, hdmoe.mapping_wall_s, time.perf_counter() - t0)
+
+
 def cb_proxy_variant(run, inputs: SimulationInputs, results: dict[str, StrategyResult]) -> tuple[str, StrategyResult] | None:
     """hybrid_cb costed with the *other* ``profile.cb_proxy_mapping`` (hdmoe-optimize reports both, so the
     published figures' slip is never hidden): ``("hybrid_cb_hdmoe_proxy", result)`` under ``own``,

@@ -129,3 +129,27 @@ def test_page_says_how_many_layers_hit_the_nodebalance_time_cap(tmp_path):
     old, _ = trials_from_runs(RUNS)
     assert "wall-clock cap" not in "\n".join(render(tmp_path / "R2.md", old, [], effects=[], heatmaps={},
                                                     commands=[]).lines)
+
+
+def test_ablation_from_the_optimisation_trials_node_balance_only_variant(tmp_path):
+    """Without a repro-ablation sweep, the ablation table reads the fig8 DeepSeek trials' hdmoe_node_balance_only
+    figures (optimize.node_balance_only_variant) exactly as it would read such a sweep's hdmoe figures."""
+    tbt = {"hdmoe": 2000.0, "tp": 4000.0, "ep": 2500.0, "hybrid_cb": 3400.0}
+    full = _run("f", "repro-fig8", 0, {**tbt, "hdmoe_node_balance_only": 2200.0}, model="deepseek_v2_lite",
+                comm={"hdmoe": 300.0, "hdmoe_node_balance_only": 450.0})
+    separate = _run("s", "repro-ablation", 0, {**tbt, "hdmoe": 2200.0}, model="deepseek_v2_lite",
+                    link_balance="False", comm={"hdmoe": 450.0})
+    plain = _run("p", "repro-fig8", 0, tbt, model="deepseek_v2_lite", comm={"hdmoe": 300.0})
+
+    def ablation_rows(runs):
+        trials, _ = trials_from_runs(runs)
+        page = render(tmp_path / "RESULTS.md", trials, [], effects=[], heatmaps={}, commands=[])
+        return [line for line in page.lines if line.startswith("| 10 TFLOPS / 25 GB/s |")], "\n".join(page.lines)
+
+    carried, text = ablation_rows([full])
+    swept, _ = ablation_rows([plain, separate])
+    assert carried == swept and len(carried) == 1
+    assert "| 1.82x |" in carried[0]  # NodeBalance alone vs TP: 4000 / 2200, by hand
+    assert "| 450 | 300 | 1.50x |" in carried[0]  # comm NB only, NB + LB, and the cut LinkBalance makes
+    not_on_page = next((line for line in text.splitlines() if line.startswith("**Not on this page**")), "")
+    assert "repro-ablation" not in not_on_page  # make reproduce no longer runs it: not reported missing

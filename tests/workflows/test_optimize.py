@@ -59,3 +59,19 @@ def test_optimize_rejects_other_strategies_and_fanouts(tmp_path):
         run_optimize(tiny_run(*SMALL, "strategy=ep", config_name="optimize"), tmp_path)
     with pytest.raises(ConfigError, match="optimize.fanout"):
         optimize(tmp_path, "threads")
+
+
+def test_node_balance_only_variant_equals_a_run_with_link_balance_off(tmp_path):
+    """The ablation from the same optimisation (optimize.node_balance_only_variant) is bit for bit what a
+    separate strategy.link_balance=false run reports for hdmoe: same NodeBalance shares, same placements."""
+    both = optimize(tmp_path / "both", "serial", "optimize.node_balance_only_variant=true", "compare=[]")
+    off = optimize(tmp_path / "off", "serial", "strategy.link_balance=false", "compare=[]")
+    variant = both["results"]["hdmoe_node_balance_only"]
+    assert variant["tbt_us"] == off["tbt_us"] and variant["moe_comm_us"] == off["moe_comm_us"]
+    assert [layer["comm_us"] for layer in variant["per_layer"]] == [layer["comm_us"] for layer in off["per_layer"]]
+    assert variant["moe_compute_us"] == both["moe_compute_us"]  # the placement moves clusters, not work
+    assert both["speedup"]["hdmoe_node_balance_only"] == both["results"]["tp"]["tbt_us"] / variant["tbt_us"]
+    # without the switch (or with LinkBalance off already) there is no variant
+    assert "hdmoe_node_balance_only" not in off.get("results", {})
+    with pytest.raises(ConfigError, match="optimize.node_balance_only_variant"):
+        tiny_run("optimize.node_balance_only_variant=sometimes", config_name="optimize")

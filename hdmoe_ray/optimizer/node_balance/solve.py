@@ -77,7 +77,7 @@ class NodeBalanceReport:
 def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_limit_s: float,
                  mip_gap: float, exact_max_pairs: int = 48, heuristic_share_of_time: float = 0.25,
                  lns_clusters: int = 3, lns_steps: int = 60, lns_stall_steps: int = 25,
-                 lns_capped_stall_steps: int = 3, lns_stall_rows: int = 12_000, lns_node_limit: int = 50,
+                 lns_capped_stall_steps: int = 3, lns_stall_rows: int = 12_000, lns_node_limit: int = 20,
                  lns_step_time_s: float = 1.0,
                  stop_gap: float = 1e-3,
                  warm_starts: tuple[np.ndarray, ...] = ()) -> tuple[np.ndarray, NodeBalanceReport]:
@@ -96,7 +96,9 @@ def node_balance(problem: NodeBalanceProblem, rng: np.random.Generator, *, time_
             (a count that scales with the neighbourhoods: 150-400 rows a step on 4x8 DeepSeek-V2-Lite, whose
             gains came up to 9,700 rows apart; 1,000-2,500 on 4x4, 700-800 on 4x8 DeepSeek-V3).
         lns_node_limit: branch-and-bound nodes per neighbourhood step (a count: deterministic);
-            ``lns_step_time_s`` caps a step's wall time as well, a safety net for a loaded machine.
+            ``lns_step_time_s`` caps a step's wall time as well, a safety net for a loaded machine. 20: on 40
+            neighbourhood programs of a Qwen2-57B layer (5 / 50) HiGHS returned the same objective at 20 and
+            at 50 nodes (most steps end at the root, proving nothing beats the incumbent), in less time.
         stop_gap: stop searching once ``(objective - bound) / objective <= stop_gap`` (a proven
             near-optimum; on 16x16 and 32x32 meshes the first candidates are there).
         warm_starts: share matrices [E, C] to start from (the balanced EP placement, a previous layer's
