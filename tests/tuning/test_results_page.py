@@ -153,3 +153,10 @@ def test_ablation_from_the_optimisation_trials_node_balance_only_variant(tmp_pat
     assert "| 450 | 300 | 1.50x |" in carried[0]  # comm NB only, NB + LB, and the cut LinkBalance makes
     not_on_page = next((line for line in text.splitlines() if line.startswith("**Not on this page**")), "")
     assert "repro-ablation" not in not_on_page  # make reproduce no longer runs it: not reported missing
+
+
+def test_page_reads_the_variant_name_the_optimize_workflow_writes():
+    from hdmoe_ray.tuning.results_page import NODE_BALANCE_ONLY as read
+    from hdmoe_ray.workflows.results import NODE_BALANCE_ONLY as written
+
+    assert read == written == "hdmoe_node_balance_only"
