@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 # The paper's evaluation from scratch: every repro_* sweep (conf/experiment/), tracked in one SQLite store, then
 # docs/RESULTS.md and docs/results/*.png. A sweep that ends with failed trials (exit 3) goes on: the page lists them.
 REPRO_DIR ?= outputs/reproduce
-REPRO_EXPERIMENTS := repro_fig8 repro_fig9 repro_fig8_physical repro_fig8_batch
+REPRO_EXPERIMENTS := repro_fig8 repro_fig9 repro_fig9_authors_search repro_fig8_physical repro_fig8_batch
 REPRO_STORE = tracking.uri=sqlite:///$(abspath $(REPRO_DIR))/mlflow.db
 
 reproduce: $(STAMP)

@@ -59,7 +59,8 @@ def convention_effects(seeds: Iterable[int], progress: Callable[[str], None] = p
 # ---------------------------------------------------------------- the report job's entry point
 
 # the sweeps `make reproduce` runs (conf/experiment/<name>.yaml), in order; each sets its sweep.id
-REPRO_EXPERIMENTS = ("repro_fig8", "repro_fig9", "repro_fig8_physical", "repro_fig8_batch")
+REPRO_EXPERIMENTS = ("repro_fig8", "repro_fig9", "repro_fig9_authors_search", "repro_fig8_physical",
+                     "repro_fig8_batch")
 HEATMAP_TRIAL = {"sweep": "repro-fig8", "model": "deepseek_v2_lite", "hardware": "hdmoe_10t_25g", "seed": 0}
 HEATMAP_FILES = ("node_load_ep.png", "node_load_hdmoe.png", "link_load_ep.png", "link_load_hdmoe.png")
 

@@ -25,7 +25,8 @@ from hdmoe_ray.tuning.paper_figures import (
     SPEEDUP_RANGES,
 )
 
-REPRO_SWEEPS = ("repro-fig8", "repro-fig9", "repro-fig8-physical", "repro-fig8-batch")  # what make reproduce runs
+# what make reproduce runs
+REPRO_SWEEPS = ("repro-fig8", "repro-fig9", "repro-fig9-authors-search", "repro-fig8-physical", "repro-fig8-batch")
 # read when present: a separate NodeBalance-only sweep (conf/experiment/repro_ablation.yaml); make reproduce takes
 # the ablation from repro-fig8's hdmoe_node_balance_only figures instead (the same numbers, no second NodeBalance)
 OPTIONAL_SWEEPS = ("repro-ablation",)
@@ -278,35 +279,6 @@ def batch_axis(page: Page, trials: list[Trial], lines) -> None:
                 "HD-MoE's speedup over TP against the batch size")
 
 
-def figure9(page: Page, trials: list[Trial]) -> None:
-    from hdmoe_ray.plots.results_plots import spread_bars
-
-    mesh_trials = [t for t in trials if t.sweep == "repro-fig9"] + \
-                  [t for t in trials if t.sweep == "repro-fig8" and t.hardware == "hdmoe_5t_50g" and t.seed == 0]
-    page.add("## Figure 9: mesh size (5 TFLOPS / 50 GB/s, B = 128)", "", f"**Paper:** {CLAIMS['fig9']}", "")
-    if not any(t.sweep == "repro-fig9" for t in mesh_trials):
-        page.add("_No trial of `repro-fig9` in the store._", "")
-        return
-    groups = group_by(mesh_trials, lambda t: (t.model, t.mesh))
-    meshes = ("4x4", "4x8", "8x8")
-    keys = _ordered(groups, MODELS, meshes)
-    rows = []
-    for key in keys:
-        ts = groups[key]
-        means = {s: spread(ts, lambda t, s=s: t.tbt_us.get(s)) for s in ("hdmoe", "tp", "ep", "hybrid_cb")}
-        best = min((s for s in means if means[s] is not None), key=lambda s: means[s].mean)
-        rows.append([MODEL_LABELS.get(key[0], key[0]), key[1], *(_cell(means[s]) for s in means),
-                     COLUMN_LABELS[best]])
-    page.add("TBT in us, seed 0, `profile=paper`:", "",
-             *_table(["model", "mesh", "HD-MoE", "TP", "EP", "hybrid CB", "fastest"], rows), "")
-    page.figure("fig9_mesh_paper.png", lambda p: spread_bars(
-        [f"{MODEL_LABELS.get(m, m).split(' ')[0]}\n{mesh}" for m, mesh in keys],
-        {f"HD-MoE vs {COLUMN_LABELS[s]}": [None if (x := speedup(groups[k], s)) is None else x.triple()
-                                          for k in keys] for s in ("tp", "ep", "hybrid_cb")},
-        p, ylabel="speedup (TBT ratio)", title="Figure 9: HD-MoE's speedup by mesh (5 / 50, B = 128)"),
-        "HD-MoE's speedup by mesh size")
-
-
 def differences(page: Page, trials: list[Trial], effects: list[dict[str, Any]]) -> None:
     seeds = sorted({s for e in effects for s in e.get("seeds", [])})
     page.add("## Differences from the published figures", "",
@@ -356,6 +328,8 @@ def render(page_path: Path, trials: list[Trial], failed: list[dict[str, str]], e
     if missing:
         page.add(f"**Not on this page** (no finished trial of these sweeps was read): {', '.join(missing)}.", "")
     figure8(page, trials)
+    from hdmoe_ray.tuning.results_mesh import figure9  # imports this module: at call time
+
     figure9(page, trials)
     from hdmoe_ray.tuning.results_ablation import ablation  # imports this module: at call time
 
