@@ -117,66 +117,125 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     for e in range(n_ent):
         ent_tx[e] = ent_dst[e] % mesh_x
         ent_ty[e] = ent_dst[e] // mesh_x
-    # count the records of every input stream (local link * 5 + slot) along each entity's route in the set
-    counts = np.zeros(n_local * 5 + 1, np.int64)
-    first_link = np.full(n_ent, -1, np.int64)
-    for e in range(n_ent):
-        node = ent_node[e]
-        if node < node_lo or node >= node_hi:
-            continue
-        x, y = node % mesh_x, node // mesh_x
-        direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
-        slot = 0
-        while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
-            link = (node - node_lo) * 4 + direction
-            if slot == 0:
-                first_link[e] = link
-            counts[link * 5 + slot + 1] += 1
-            slot = 1 + direction
-            node, x, y = _advance(node, x, y, direction, mesh_x)
-            direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
-        if not timed and first_link[e] >= 0:  # loads only: walk again, adding bytes
+    if not timed:  # loads only: walk every route inside the set, adding bytes
+        for e in range(n_ent):
             node = ent_node[e]
+            if node < node_lo or node >= node_hi:
+                continue
             x, y = node % mesh_x, node // mesh_x
             direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
+            moved = False
             while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
                 link = (node - node_lo) * 4 + direction
                 load[link] += ent_size[e]
                 busy[link] += ent_dur[e]
                 node, x, y = _advance(node, x, y, direction, mesh_x)
                 direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
-            ent_node[e] = node
-            state[e] = 1 if node == ent_dst[e] else 0
-    if not timed:
+                moved = True
+            if moved:
+                ent_node[e] = node
+                state[e] = 1 if node == ent_dst[e] else 0
         return busy, load, state
-    for i in range(1, counts.shape[0]):
-        counts[i] += counts[i - 1]
-    start = counts  # stream s occupies start[s]:start[s + 1]
+    first_link = np.full(n_ent, -1, np.int64)
+    start = _band_stream_starts(mesh_x, node_lo, node_hi, allowed, ent_node, ent_tx, ent_ty, first_link)
     cursor = start[:-1].copy()
     records = np.empty(start[-1], np.int32)
     _place_injected(records, cursor, first_link, ent_t, ent_key)
-    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
-                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state)
+    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_tx, ent_ty,
+                 ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state)
     return busy, load, state
 
 
 @njit(cache=True)
-def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_dst, ent_tx,
-                 ent_ty, ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state):
+def _band_stream_starts(mesh_x, node_lo, node_hi, allowed, ent_node, ent_tx, ent_ty, first_link):
+    """Where every input stream of a sweep's set (local link ``(node - node_lo) * 4 + direction``, times 5,
+    plus slot: 0 entering the set there, 1 + d arrived over direction d) starts in the records, and its end
+    (int64 [local links * 5 + 1]); sets ``first_link[e]`` to the local link an entity enters the set on.
+
+    O(entities + links), no walk along the routes: an entity's route inside the set is a straight X run
+    in its row (the set is whole rows) and then, if Y links are allowed, a straight Y run up to its
+    destination or the band's edge; the further links of each run are counted as +1 / -1 at its ends in
+    one difference array per direction, summed along rows (east, west) and columns (south, north).
+    """
+    n_own = node_hi - node_lo
+    row_lo, row_hi = node_lo // mesh_x, node_hi // mesh_x
+    counts = np.zeros(n_own * 20 + 1, np.int64)
+    run = np.zeros((NUM_DIRS, n_own), np.int64)
+    for e in range(ent_node.shape[0]):
+        node = ent_node[e]
+        if node < node_lo or node >= node_hi:
+            continue
+        q = node - node_lo
+        y = node // mesh_x
+        x = node - y * mesh_x
+        tx, ty = ent_tx[e], ent_ty[e]
+        slot = 0
+        if tx != x:
+            direction, step, n = (EAST, 1, tx - x) if tx > x else (WEST, -1, x - tx)
+            if not allowed[direction]:
+                continue
+            first_link[e] = q * 4 + direction
+            counts[(q * 4 + direction) * 5 + 1] += 1
+            if n > 1:
+                run[direction, q + step] += 1
+                run[direction, q + n * step] -= 1
+            q += n * step
+            slot = 1 + direction
+        if ty != y:
+            direction = SOUTH if ty > y else NORTH
+            if not allowed[direction]:
+                continue
+            # links of the Y run inside the band: rows y .. min(ty, row_hi) - 1 south, y .. max(ty, row_lo - 1) + 1 north
+            n = min(ty, row_hi) - y if direction == SOUTH else y - max(ty, row_lo - 1)
+            step = mesh_x if direction == SOUTH else -mesh_x
+            if slot == 0:
+                first_link[e] = q * 4 + direction
+            counts[(q * 4 + direction) * 5 + slot + 1] += 1
+            if n > 1:
+                run[direction, q + step] += 1
+                end = q + n * step
+                if 0 <= end < n_own:
+                    run[direction, end] -= 1
+    rows = n_own // mesh_x
+    for r in range(rows):
+        east = 0
+        west = 0
+        for x in range(mesh_x):
+            q = r * mesh_x + x
+            east += run[EAST, q]
+            counts[(q * 4 + EAST) * 5 + 1 + EAST + 1] += east
+            q_w = r * mesh_x + mesh_x - 1 - x
+            west += run[WEST, q_w]
+            counts[(q_w * 4 + WEST) * 5 + 1 + WEST + 1] += west
+    for x in range(mesh_x):
+        south = 0
+        north = 0
+        for r in range(rows):
+            q = r * mesh_x + x
+            south += run[SOUTH, q]
+            counts[(q * 4 + SOUTH) * 5 + 1 + SOUTH + 1] += south
+            q_n = (rows - 1 - r) * mesh_x + x
+            north += run[NORTH, q_n]
+            counts[(q_n * 4 + NORTH) * 5 + 1 + NORTH + 1] += north
+    for k in range(1, counts.shape[0]):
+        counts[k] += counts[k - 1]
+    return counts
+
+
+@njit(cache=True)
+def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_tx, ent_ty,
+                 ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state):
     """The timed sweep of :func:`des_sweep`: serve every link of the set in a topological order of XY
     routes, each merging its input streams (``start``: stream s occupies ``records[start[s]:start[s + 1]]``,
     injected ones filled up to ``cursor``) FIFO by (time, key), ties to the lower stream.
 
     Every record carries its entity's arrival time beside it (``rec_t``), so the merge compares times
-    read in stream order rather than through the entity index; keys are read only on equal times.
+    read in stream order rather than through the entity index; keys are read only on equal times. A
+    served entity joins the stream of its next link (straight on, or turned south / north after an X
+    link: three candidates per link, fixed before its loop); ``ent_node``, ``ent_t`` and ``state`` are
+    written only where it stops (arrived, or before a link outside the set).
     """
-    n_nodes = node_hi - node_lo
-    n_local = n_nodes * 4
-    node_x = np.empty(n_nodes, np.int64)
-    node_y = np.empty(n_nodes, np.int64)
-    for q in range(n_nodes):
-        node_y[q] = (node_lo + q) // mesh_x
-        node_x[q] = (node_lo + q) - node_y[q] * mesh_x
+    n_local = (node_hi - node_lo) * 4
     rec_t = np.empty(records.shape[0], np.float64)
     for ln in range(n_local):  # the injected records so far; the sweep writes the others' times as it pushes
         for r in range(start[ln * 5], cursor[ln * 5]):
@@ -193,13 +252,19 @@ def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, recor
             continue
         direction = ln % 4
         n_active = _open_streams(start, base, head, stop)
+        next_node = _step(node_lo + (ln >> 2), direction, mesh_x)
+        ny = next_node // mesh_x
+        nx = next_node - ny * mesh_x
+        x_link = direction < 2
+        inside = node_lo <= next_node < node_hi
+        nq = next_node - node_lo
+        s_straight = (nq * 4 + direction) * 5 + 1 + direction if inside else -1
+        s_south = (nq * 4 + SOUTH) * 5 + 1 + direction if inside and x_link and allowed[SOUTH] else -1
+        s_north = (nq * 4 + NORTH) * 5 + 1 + direction if inside and x_link and allowed[NORTH] else -1
         free = 0.0
         link_busy = 0.0
         link_load = 0.0
-        next_node = _step(node_lo + (ln >> 2), direction, mesh_x)
-        inside = node_lo <= next_node < node_hi
-        total = start[base + 5] - start[base]
-        for _ in range(total):
+        for _ in range(start[base + 5] - start[base]):
             best = 0
             if n_active > 1:  # every active stream holds a record (exhausted ones are dropped)
                 best_t = rec_t[head[0]]
@@ -220,22 +285,27 @@ def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, recor
             link_busy += dur
             link_load += ent_size[e]
             t_next = free + hop_latency
-            ent_t[e] = t_next
-            ent_node[e] = next_node
-            if next_node == ent_dst[e]:
+            ty = ent_ty[e]
+            if x_link and ent_tx[e] != nx:
+                s = s_straight
+            elif ty > ny:
+                s = s_south if x_link else s_straight
+            elif ty < ny:
+                s = s_north if x_link else s_straight
+            else:  # arrived
+                ent_t[e] = t_next
+                ent_node[e] = next_node
                 state[e] = 1
                 continue
-            if not inside:
+            if s < 0:  # its next link is outside the set: it moves on in another sweep
+                ent_t[e] = t_next
+                ent_node[e] = next_node
                 state[e] = 0
                 continue
-            nxt = _dir_xy(node_x[next_node - node_lo], node_y[next_node - node_lo], ent_tx[e], ent_ty[e])
-            if allowed[nxt]:
-                s = ((next_node - node_lo) * 4 + nxt) * 5 + 1 + direction
-                records[cursor[s]] = e
-                rec_t[cursor[s]] = t_next
-                cursor[s] += 1
-            else:
-                state[e] = 0
+            q = cursor[s]
+            cursor[s] = q + 1
+            records[q] = e
+            rec_t[q] = t_next
         busy[ln] += link_busy
         load[ln] += link_load
 
