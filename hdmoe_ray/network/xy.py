@@ -9,7 +9,7 @@ border). ``Mesh.route_table`` (the CSR of all D^2 routes) held ``sum of all rout
 ~716 million (5.7 GB, plus a 5.7 GB Python list while building it) on a 64x64 mesh; these kernels need
 O(D + messages) memory and O(total hops of the messages) time.
 
-The DES's link sweeps, which walk routes with these helpers, are in :mod:`hdmoe_ray.network.des_kernels`.
+The DES's link sweeps, which walk routes with these helpers, are in :mod:`hdmoe_ray.network.des_kernels` (whole mesh) and :mod:`hdmoe_ray.network.des_sweep` (a tile).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from hdmoe_ray.cost.compute import shared_compute_s
-from hdmoe_ray.network.des_kernels import des_sweep
+from hdmoe_ray.network.des_sweep import des_sweep
 from hdmoe_ray.network.xy import NORTH_ONLY, SOUTH_ONLY, X_DIRS
 from hdmoe_ray.simulation.engines.tiles import (
     Entities,

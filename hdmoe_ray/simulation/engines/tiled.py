@@ -26,7 +26,7 @@ and sums the bytes that leave its band along a column into a histogram per (laye
 row); in round r >= 1 it adds the histogram received from each neighbour to its column links (a suffix
 or prefix sum per column) and passes the part bound beyond its band on. A step takes ``n`` rounds.
 
-**Equality with engine=local.** Links are served by :func:`hdmoe_ray.network.des_kernels.des_sweep`, the local
+**Equality with engine=local.** Links are served by :func:`hdmoe_ray.network.des_sweep.des_sweep`, the local
 DES's kernel, FIFO by (arrival time, key) where an entity's key ``(rank of its group in size order *
 D + source node) * C + chunk`` orders entities exactly as the local DES numbers them (message order:
 group size, group, source; chunks consecutive), so tiles reproduce the DES bit for bit. The flow model
