@@ -123,7 +123,7 @@ def _write_sorted(out, start, values, n, num_nodes):
 def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank):
     """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
     [G], in O(sum over groups of members x holders): the same rules and floating-point operations as
-    ``_holders_kernel`` / ``_random_member_kernel`` without their [G, D] mask. Aggregator codes as there
+    :mod:`~hdmoe_ray.network.aggregator_mask`'s kernels without their [G, D] mask. Aggregator codes as there
     (-1: experts but no holder; -2: the drawn member is placed nowhere)."""
     num_groups = mptr.shape[0] - 1
     work = np.zeros(num_nodes, np.float64)
@@ -202,8 +202,8 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
                   member_csr: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Holders of every group as a CSR in node id order and its aggregator (the rules of
-    :func:`aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
-    aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask.
+    :func:`~hdmoe_ray.network.aggregator_mask.aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
+    aggregator int64 [G])``. Memory O(G + messages) instead of its [G, D] mask.
 
     ``member_csr``: ``members_bool`` as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's
     experts in id order (``LayerWorkload.member_csr``, kept with the workload), to skip rebuilding it from
