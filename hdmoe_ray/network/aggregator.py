@@ -53,97 +53,10 @@ def expert_hashes(num_experts: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _holders_kernel(members, share, hashes, tie_scale):
-    """(held bool [G, D], aggregator int64 [G]; -1 where g has experts but no holder)."""
-    num_groups, num_experts = members.shape
-    num_nodes = share.shape[1]
-    # nodes holding each expert (CSR): a member visits only its holders, not all D nodes
-    node_ptr, node_idx = _expert_nodes(share)
-    held = np.zeros((num_groups, num_nodes), np.bool_)
-    agg = np.zeros(num_groups, np.int64)
-    work = np.zeros(num_nodes, np.float64)
-    for g in range(num_groups):
-        h = np.uint64(0)
-        n_members = 0
-        for i in range(num_experts):
-            if members[g, i]:
-                n_members += 1
-                h += hashes[i]
-                for k in range(node_ptr[i], node_ptr[i + 1]):
-                    d = node_idx[k]
-                    work[d] += share[i, d]
-                    held[g, d] = True
-        best = -1.0
-        n_tied = 0
-        for d in range(num_nodes):
-            if held[g, d]:
-                w = np.floor(work[d] * tie_scale + 0.5)
-                work[d] = w
-                if w > best:
-                    best = w
-                    n_tied = 1
-                elif w == best:
-                    n_tied += 1
-        if n_tied == 0:
-            agg[g] = -1 if n_members > 0 else 0
-            continue
-        pick = np.int64((h >> np.uint64(7)) % np.uint64(n_tied))
-        for d in range(num_nodes):
-            if held[g, d] and work[d] == best:
-                if pick == 0:
-                    agg[g] = d
-                    break
-                pick -= 1
-        for d in range(num_nodes):
-            work[d] = 0.0
-    return held, agg
-
-
-@njit(cache=True)
 def _splitmix64(z):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _random_member_kernel(members, share, salts, node_rank):
-    """(held bool [G, D], aggregator int64 [G]): the lowest-ranked node holding a seeded random member of g;
-    -1 where g has experts but none is placed, -2 where the drawn member is placed on no node."""
-    num_groups, num_experts = members.shape
-    num_nodes = share.shape[1]
-    lowest = np.full(num_experts, -1, np.int64)
-    for i in range(num_experts):
-        for d in range(num_nodes):
-            if share[i, d] > 0.0 and (lowest[i] < 0 or node_rank[d] < node_rank[lowest[i]]):
-                lowest[i] = d
-    held = np.zeros((num_groups, num_nodes), np.bool_)
-    agg = np.zeros(num_groups, np.int64)
-    for g in range(num_groups):
-        key = np.uint64(0)
-        n_members = 0
-        any_held = False
-        for i in range(num_experts):
-            if members[g, i]:
-                n_members += 1
-                key += salts[i]
-                for d in range(num_nodes):
-                    if share[i, d] > 0.0:
-                        held[g, d] = True
-                        any_held = True
-        if n_members == 0:
-            continue
-        if not any_held:
-            agg[g] = -1
-            continue
-        pick = np.int64(_splitmix64(key) % np.uint64(n_members))
-        for i in range(num_experts):
-            if members[g, i]:
-                if pick == 0:
-                    agg[g] = lowest[i] if lowest[i] >= 0 else -2
-                    break
-                pick -= 1
-    return held, agg
 
 
 @njit(cache=True)
@@ -210,7 +123,7 @@ def _write_sorted(out, start, values, n, num_nodes):
 def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank):
     """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
     [G], in O(sum over groups of members x holders): the same rules and floating-point operations as
-    ``_holders_kernel`` / ``_random_member_kernel`` without their [G, D] mask. Aggregator codes as there
+    :mod:`~hdmoe_ray.network.aggregator_mask`'s kernels without their [G, D] mask. Aggregator codes as there
     (-1: experts but no holder; -2: the drawn member is placed nowhere)."""
     num_groups = mptr.shape[0] - 1
     work = np.zeros(num_nodes, np.float64)
@@ -289,15 +202,15 @@ def group_holders(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str
                   member_csr: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Holders of every group as a CSR in node id order and its aggregator (the rules of
-    :func:`aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
-    aggregator int64 [G])``. Memory O(G + messages) instead of :func:`aggregator_nodes`' [G, D] mask.
+    :func:`~hdmoe_ray.network.aggregator_mask.aggregator_nodes`, same results, same errors): ``(hold_ptr int64 [G + 1], hold_nodes int64,
+    aggregator int64 [G])``. Memory O(G + messages) instead of its [G, D] mask.
 
     ``member_csr``: ``members_bool`` as a CSR ``(ptr int64 [G + 1], expert ids int64)``, each group's
     experts in id order (``LayerWorkload.member_csr``, kept with the workload), to skip rebuilding it from
     the [G, E] matrix on every call; None: built here."""
     inputs = _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr)
     hold_ptr, hold_nodes, agg = _group_holders_kernel(*inputs)
-    _check_aggregators(agg)
+    check_aggregators(agg)
     return hold_ptr, hold_nodes, agg
 
 
@@ -318,7 +231,7 @@ def dispatch_arrays(members_bool: np.ndarray, volume: np.ndarray, node_share: np
     inputs = _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr)
     hint = np.argsort(volume, kind="stable") if size_order_hint is None else size_order_hint
     src, dst, size, group, agg = _dispatch_kernel(*inputs, volume, hint)
-    _check_aggregators(agg)
+    check_aggregators(agg)
     return src, dst, size, group
 
 
@@ -337,18 +250,6 @@ def _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, me
     mptr, midx = member_csr if member_csr is not None else membership_csr(members)
     return (mptr, midx, share.shape[1], share, ptr, nodes, expert_hashes(num_experts), salts, _TIE_SCALE,
             rule == LARGEST_SHARE, rank)
-
-
-def _check_aggregators(agg: np.ndarray) -> None:
-    """Raise MappingError for the first group whose drawn member is placed nowhere, else for the first
-    group with no expert placed (the kernels' codes -2 and -1)."""
-    if not agg.size or agg.min() >= 0:
-        return
-    unplaced = np.flatnonzero(agg == -2)
-    if unplaced.size:
-        raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")
-    orphan = np.flatnonzero(agg < 0)
-    raise MappingError(f"group {int(orphan[0])} has no expert placed on any node (share all zero)")
 
 
 @njit(cache=True)
@@ -382,7 +283,7 @@ def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, ti
             none = np.empty(0, np.int64)
             return none, none.copy(), np.empty(0, np.float64), none.copy(), agg
     order = order_hint if _is_stable_order(volume, order_hint) else np.argsort(volume, kind="mergesort")
-    # the messages of emit_csr_messages (every node) with their destination and size, in one pass
+    # every holder but the aggregator sends to it: source, destination, size and group in one pass
     cap = hold_ptr[-1]
     src = np.empty(cap, np.int64)
     dst = np.empty(cap, np.int64)
@@ -402,31 +303,6 @@ def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, ti
                     group[n] = g
                     n += 1
     return src[:n], dst[:n], size[:n], group[:n], agg  # views: the aggregators' slots (one per group) unused
-
-
-@njit(cache=True)
-def emit_csr_messages(hold_ptr, hold_nodes, agg, volume, order, node_lo, node_hi):
-    """Messages (src, group) of the groups in ``order`` from holders in ``[node_lo, node_hi)``: every
-    holder but the aggregator, by node id; groups of zero volume send nothing."""
-    count = 0
-    for g in order:
-        if volume[g] > 0.0:
-            for k in range(hold_ptr[g], hold_ptr[g + 1]):
-                d = hold_nodes[k]
-                if d != agg[g] and node_lo <= d < node_hi:
-                    count += 1
-    src = np.empty(count, np.int64)
-    group = np.empty(count, np.int64)
-    n = 0
-    for g in order:
-        if volume[g] > 0.0:
-            for k in range(hold_ptr[g], hold_ptr[g + 1]):
-                d = hold_nodes[k]
-                if d != agg[g] and node_lo <= d < node_hi:
-                    src[n] = d
-                    group[n] = g
-                    n += 1
-    return src, group
 
 
 @lru_cache(maxsize=1024)
@@ -477,38 +353,11 @@ def _check_shapes(members: np.ndarray, share: np.ndarray) -> None:
         raise MappingError("node_share must be finite and non-negative")
 
 
-def aggregator_nodes(members_bool: np.ndarray, node_share: np.ndarray, *, rule: str = LARGEST_SHARE,
-                     seed: int = 0, layer_id: int = 0,
-                     node_rank: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Holder mask bool [G, D] and aggregator node int64 [G] of every group (see the module docstring).
-
-    Args:
-        members_bool: bool [G, E], True where expert i belongs to group g.
-        node_share: float64 [E, D], P re-indexed by mesh node.
-        rule: ``largest_share`` (default) or ``random_member_lowest_node`` (the authors' rule).
-        seed, layer_id: seed the member draw of ``random_member_lowest_node`` (ignored by ``largest_share``).
-        node_rank: int64 [D], distinct, the order "lowest" follows under ``random_member_lowest_node`` (the
-            logical cluster id of each node, ``LayerMapping.node_rank``); None: node ids.
-    """
-    if rule not in AGGREGATOR_RULES:
-        raise MappingError(f"unknown aggregator rule {rule!r}; known: {', '.join(AGGREGATOR_RULES)}")
-    members = np.asarray(members_bool, dtype=bool)
-    share = np.ascontiguousarray(node_share, dtype=np.float64)
-    _check_shapes(members, share)
-    if rule == LARGEST_SHARE:
-        held, agg = _holders_kernel(np.ascontiguousarray(members), share, expert_hashes(members.shape[1]),
-                                    _TIE_SCALE)
-    else:
-        rank = _node_rank(node_rank, share.shape[1])
-        held, agg = _random_member_kernel(np.ascontiguousarray(members), share,
-                                          member_salts(members.shape[1], seed, layer_id), rank)
-    check_aggregators(agg)
-    return held, agg
-
-
 def check_aggregators(agg: np.ndarray) -> None:
     """MappingError naming the first group without an aggregator: -2, its randomly drawn member expert is on
     no node (``random_member_lowest_node``); any other negative, none of its experts is on any node."""
+    if not agg.size or agg.min() >= 0:
+        return
     unplaced = np.flatnonzero(agg == -2)
     if unplaced.size:
         raise MappingError(f"group {int(unplaced[0])}: its randomly drawn member expert is placed on no node")

@@ -8,7 +8,7 @@ import pytest
 
 from hdmoe_ray.config.schemas import ProfileConfig
 from hdmoe_ray.core.errors import ConfigError, MappingError
-from hdmoe_ray.network.aggregator import aggregator_nodes
+from hdmoe_ray.network.aggregator_mask import aggregator_nodes
 from hdmoe_ray.network.traffic import all_to_all_messages
 
 AUTHORS = "random_member_lowest_node"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hdmoe_ray.core.errors import MappingError, TraceError
-from hdmoe_ray.network.aggregator import aggregator_nodes, expert_hashes
+from hdmoe_ray.network.aggregator import expert_hashes, group_holders
+from hdmoe_ray.network.aggregator_mask import aggregator_nodes
 from hdmoe_ray.network.random_mappings import random_share
 from hdmoe_ray.network.traffic import Messages, all_to_all_messages, combine_messages, node_traffic_bytes
 
@@ -105,3 +106,20 @@ def test_errors_name_the_problem():
         Messages(src=[0], dst=[1], size_bytes=[-1.0], group=[0])
     with pytest.raises(MappingError, match="names node 9"):
         node_traffic_bytes(Messages(src=[0], dst=[9], size_bytes=[1.0], group=[0]), 4)
+
+
+@pytest.mark.parametrize("kind", ["ep", "sparse", "hybrid"])
+@pytest.mark.parametrize("rule", ["largest_share", "random_member_lowest_node"])
+def test_the_holder_csr_kernel_equals_the_mask_form(law_layer1, kind, rule):
+    """group_holders (holder CSR, what the simulator runs) and aggregator_nodes ([G, D] mask, the rules in
+    their simplest form) agree on every group's holders and aggregator, with and without a cluster order."""
+    members = law_layer1.membership()
+    share = random_share(kind, 64, 32, np.random.default_rng(3))
+    for rank in (None, np.random.default_rng(4).permutation(32)):
+        held, agg = aggregator_nodes(members, share, rule=rule, seed=7, layer_id=2, node_rank=rank)
+        hold_ptr, hold_nodes, agg_csr = group_holders(members, share, rule=rule, seed=7, layer_id=2, node_rank=rank)
+        assert np.array_equal(agg_csr, agg)
+        rows = np.repeat(np.arange(members.shape[0]), np.diff(hold_ptr))
+        mask = np.zeros_like(held)
+        mask[rows, hold_nodes] = True
+        assert np.array_equal(mask, held) and len(hold_nodes) == held.sum()
