@@ -262,11 +262,15 @@ class EngineConfig:
     name: str = "local"
     num_actors: int = 2  # ray: actors, each owning a contiguous tile of mesh nodes
     address: str | None = None  # ray: cluster address; None uses RAY_ADDRESS or starts a local Ray
+    # local: threads timing the layers of a step side by side (the compiled kernels release the GIL); the
+    # numbers do not depend on it. 1 leaves the other cores to Ray Tune's concurrent trials.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("engine.name", f"must be an engine name, got {self.name!r}")
         positive_int("engine", "num_actors", self.num_actors)
+        positive_int("engine", "threads", self.threads)
         if self.address is not None and not isinstance(self.address, str):
             raise ConfigError("engine.address", f"must be a string or null, got {self.address!r}")
 

@@ -52,14 +52,14 @@ def expert_hashes(num_experts: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _splitmix64(z):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _expert_nodes(share):
     """CSR of the nodes holding each expert (share > 0), in node id order: (ptr [E + 1], nodes)."""
     num_experts, num_nodes = share.shape
@@ -119,7 +119,7 @@ def _write_sorted(out, start, values, n, num_nodes):
         out[k] = d
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank):
     """Holders of every group as a CSR in node id order (hold_ptr [G + 1], hold_nodes) and its aggregator
     [G], in O(sum over groups of members x holders): the same rules and floating-point operations as
@@ -252,7 +252,7 @@ def _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, me
             rule == LARGEST_SHARE, rank)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_stable_order(volume, order):
     """True when ``order`` is the permutation a stable ascending sort of ``volume`` gives."""
     n = volume.shape[0]
@@ -271,7 +271,7 @@ def _is_stable_order(volume, order):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank,
                      volume, order_hint):
     """(src, dst, size, group, aggregator) of :func:`dispatch_arrays`; no messages when an aggregator code
@@ -323,7 +323,7 @@ def _zero_salts(num_experts: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _all_distinct(values):
     """True when no two entries of ``values`` are equal (one compiled sort; np.unique costs ~3x more)."""
     ordered = np.sort(values)

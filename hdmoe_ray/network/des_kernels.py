@@ -19,7 +19,7 @@ from numba import njit
 from hdmoe_ray.network.xy import EAST, NORTH, NUM_DIRS, SOUTH, WEST, _dir_xy, _step
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sweep_rank(node, direction, mesh_x, mesh_y):
     """Topological rank of a link under XY routing: X links before Y links, then distance travelled."""
     x, y = node % mesh_x, node // mesh_x
@@ -45,7 +45,7 @@ def _open_streams(start, base, head, stop):
     return n_active
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _runs_to_starts(counts, run, mesh_x, rows):
     """Finish stream sizes: add each direction's straight runs (difference arrays ``run[d, node]`` over
     ``rows`` whole rows, summed in the direction of travel) to the arrived-over-d streams (slot 1 + d) of
@@ -75,7 +75,7 @@ def _runs_to_starts(counts, run, mesh_x, rows):
     return counts
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     """Where every input stream (link ``node * 4 + direction``, times 5, plus slot: 0 injected, 1 + d arrived
     over direction d) starts in the records of a whole-mesh sweep, and its end: int64 [D * 20 + 1].
@@ -109,7 +109,7 @@ def _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     return _runs_to_starts(counts, run, mesh_x, mesh_y)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     """``(start, pair_first)``: :func:`_mesh_stream_starts` of the messages counted per (src, dst) pair first
     (one branch-free pass over the messages, then the route logic once per pair), and ``pair_first
@@ -131,7 +131,7 @@ def _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     return start, pair_first
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
     """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call:
     the results of :func:`des_sweep` over every link, with every chunk injected at t = 0, key = its index.

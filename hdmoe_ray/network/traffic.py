@@ -148,7 +148,7 @@ def node_traffic_bytes(messages: Messages, num_nodes: int) -> tuple[np.ndarray, 
     return _node_traffic_kernel(messages.src, messages.dst, messages.size_bytes, num_nodes)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _node_traffic_kernel(src, dst, size, num_nodes):
     """(sent [D], received [D]) in one pass over the messages."""
     sent = np.zeros(num_nodes, np.float64)

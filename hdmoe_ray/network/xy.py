@@ -111,7 +111,7 @@ def route_add(loads, s, d, w, mesh_x, link_of):
         y -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _link_loads_kernel(src, dst, size, mesh_x, link_of, num_links):
     load = np.zeros(num_links, np.float64)
     for m in range(src.shape[0]):
