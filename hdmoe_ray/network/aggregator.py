@@ -34,6 +34,7 @@ from numba import njit
 from hdmoe_ray.core import random_streams
 from hdmoe_ray.core.errors import MappingError
 from hdmoe_ray.core.layer_workload import membership_csr
+from hdmoe_ray.network.aggregator_bits import MAX_NODES, bit_index, dispatch_kernel_bits, splitmix64
 
 _TIE_SCALE = 1e5  # work is compared after rounding to 1e-5
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing (2^64 / golden ratio)
@@ -50,13 +51,6 @@ def expert_hashes(num_experts: int) -> np.ndarray:
     out = (ids * _HASH_MULTIPLIER) >> np.uint64(20)
     out.setflags(write=False)
     return out
-
-
-@njit(cache=True, nogil=True)
-def _splitmix64(z):
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 @njit(cache=True, nogil=True)
@@ -79,21 +73,6 @@ def _expert_nodes(share):
     return ptr, nodes
 
 
-_DE_BRUIJN = 0x022FDD63CC95386D  # a de Bruijn sequence B(2, 6): every 6-bit window occurs once
-_DE_BRUIJN_MAGIC = np.uint64(_DE_BRUIJN)
-
-
-def _de_bruijn_bit_table() -> np.ndarray:
-    """int64 [64]: bit index b of ``1 << b`` from the top 6 bits of ``(1 << b) * _DE_BRUIJN`` mod 2^64."""
-    table = np.empty(64, np.int64)
-    for b in range(64):
-        table[(((1 << b) * _DE_BRUIJN) % (1 << 64)) >> 58] = b
-    return table
-
-
-_DE_BRUIJN_BIT = _de_bruijn_bit_table()
-
-
 @njit(cache=True, inline="always")
 def _write_sorted(out, start, values, n, num_nodes):
     """``out[start:start + n]`` = the distinct node ids ``values[:n]`` in increasing order, with no
@@ -106,7 +85,7 @@ def _write_sorted(out, start, values, n, num_nodes):
         k = start
         while bits:
             low = bits & (~bits + np.uint64(1))
-            out[k] = _DE_BRUIJN_BIT[(low * _DE_BRUIJN_MAGIC) >> np.uint64(58)]
+            out[k] = bit_index(low)
             bits ^= low
             k += 1
         return
@@ -181,7 +160,7 @@ def _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salt
             if n_touched == 0:
                 agg[g] = -1
             else:
-                pick = np.int64(_splitmix64(key) % np.uint64(n_members))
+                pick = np.int64(splitmix64(key) % np.uint64(n_members))
                 i = midx[mptr[g] + pick]
                 if ptr[i + 1] > ptr[i]:
                     best_node = nodes[ptr[i]]  # the holder of lowest rank (logical cluster id)
@@ -229,8 +208,10 @@ def dispatch_arrays(members_bool: np.ndarray, volume: np.ndarray, node_share: np
     O(G) and used when right, so the sort is skipped; None or wrong: the groups are sorted here.
     """
     inputs = _holder_inputs(members_bool, node_share, rule, seed, layer_id, node_rank, member_csr)
-    hint = np.argsort(volume, kind="stable") if size_order_hint is None else size_order_hint
-    src, dst, size, group, agg = _dispatch_kernel(*inputs, volume, hint)
+    order = (size_order_hint if size_order_hint is not None and _is_stable_order(volume, size_order_hint)
+             else np.argsort(volume, kind="stable"))
+    kernel = dispatch_kernel_bits if inputs[2] <= MAX_NODES else _dispatch_kernel  # inputs[2]: nodes
+    src, dst, size, group, agg = kernel(*inputs, volume, order)
     check_aggregators(agg)
     return src, dst, size, group
 
@@ -273,16 +254,16 @@ def _is_stable_order(volume, order):
 
 @njit(cache=True, nogil=True)
 def _dispatch_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts, tie_scale, largest_share, rank,
-                     volume, order_hint):
-    """(src, dst, size, group, aggregator) of :func:`dispatch_arrays`; no messages when an aggregator code
-    is negative (the caller raises)."""
+                     volume, order):
+    """(src, dst, size, group, aggregator) of :func:`dispatch_arrays` on any mesh (``order``: the groups by
+    ascending volume, stable); no messages when an aggregator code is negative (the caller raises).
+    :func:`~hdmoe_ray.network.aggregator_bits.dispatch_kernel_bits` is its faster twin for <= 64 nodes."""
     hold_ptr, hold_nodes, agg = _group_holders_kernel(mptr, midx, num_nodes, share, ptr, nodes, hashes, salts,
                                                       tie_scale, largest_share, rank)
     for g in range(agg.shape[0]):
         if agg[g] < 0:
             none = np.empty(0, np.int64)
             return none, none.copy(), np.empty(0, np.float64), none.copy(), agg
-    order = order_hint if _is_stable_order(volume, order_hint) else np.argsort(volume, kind="mergesort")
     # every holder but the aggregator sends to it: source, destination, size and group in one pass
     cap = hold_ptr[-1]
     src = np.empty(cap, np.int64)

@@ -17,11 +17,11 @@ from hdmoe_ray.network.aggregator import (
     _check_shapes,
     _expert_nodes,
     _node_rank,
-    _splitmix64,
     check_aggregators,
     expert_hashes,
     member_salts,
 )
+from hdmoe_ray.network.aggregator_bits import splitmix64
 
 
 @njit(cache=True)
@@ -101,7 +101,7 @@ def _random_member_kernel(members, share, salts, node_rank):
         if not any_held:
             agg[g] = -1
             continue
-        pick = np.int64(_splitmix64(key) % np.uint64(n_members))
+        pick = np.int64(splitmix64(key) % np.uint64(n_members))
         for i in range(num_experts):
             if members[g, i]:
                 if pick == 0:

@@ -15,7 +15,8 @@ import numpy as np
 from numba import njit
 
 from hdmoe_ray.core.errors import MappingError
-from hdmoe_ray.network.aggregator import _splitmix64, check_aggregators, member_salts
+from hdmoe_ray.network.aggregator import check_aggregators, member_salts
+from hdmoe_ray.network.aggregator_bits import splitmix64
 
 
 def cluster_holders(share: np.ndarray, cluster_to_node: np.ndarray
@@ -70,7 +71,7 @@ def _random_member_kernel(mptr, midx, lowest, salts):
         if not held:
             agg[g] = -1
             continue
-        pick = np.int64(_splitmix64(key) % np.uint64(n_members))
+        pick = np.int64(splitmix64(key) % np.uint64(n_members))
         i = midx[mptr[g] + pick]
         agg[g] = lowest[i] if lowest[i] >= 0 else -2
     return agg

@@ -102,10 +102,7 @@ def test_profile_field_is_validated_and_defaults_to_the_authors_rule():
         ProfileConfig(aggregator_rule="lowest")
 
 
-def test_de_bruijn_table_gives_the_index_of_every_single_bit():
-    from hdmoe_ray.network.aggregator import _DE_BRUIJN_BIT, _DE_BRUIJN_MAGIC
+def test_bit_index_gives_the_index_of_every_single_bit():
+    from hdmoe_ray.network.aggregator_bits import bit_index
 
-    for b in range(64):
-        low = np.uint64(1) << np.uint64(b)
-        with np.errstate(over="ignore"):
-            assert _DE_BRUIJN_BIT[int((low * _DE_BRUIJN_MAGIC) >> np.uint64(58))] == b
+    assert [bit_index(np.uint64(1) << np.uint64(b)) for b in range(64)] == list(range(64))
