@@ -107,6 +107,25 @@ def test_equals_event_driven_reference(seed, chunk, latency, shape):
     assert got.node_received_bytes.tobytes() == received.tobytes()
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (9, 8)])
+def test_zero_byte_messages_without_latency_equal_the_reference(shape):
+    """0-byte messages take no link time, so with zero latency they reach links at t = 0 beside the injected
+    chunks: the kernel's general merge (all five streams by time, key) runs instead of injected-first.
+    (Not chunked: with chunks, the reference's window search splits chunks around the zero-length windows
+    of 0-byte ones, which a FIFO link never does.)"""
+    rng = np.random.default_rng(7)
+    mesh = Mesh(*shape)
+    n = 80
+    src, dst = rng.integers(0, mesh.num_nodes, n), rng.integers(0, mesh.num_nodes, n)
+    size = rng.integers(0, 4, n) * 10.0
+    assert (size == 0).sum() > 10
+    msgs = _msgs(src, dst, size)
+    want, splits = reference_des(mesh, msgs, BW, None, 0.0)
+    got = simulate_des(mesh, msgs, BW)
+    np.testing.assert_allclose(got.message_finish_s, want, rtol=1e-12, atol=1e-12)
+    assert splits == 0 and got.message_finish_s[size == 0].max() > 0  # some 0-byte message queued behind others
+
+
 def test_empty_and_self_messages(mesh48):
     assert simulate_des(mesh48, empty_messages(), BW).time_s == 0.0
     r = simulate_des(mesh48, _msgs([3, 0], [3, 1], [50.0, 25.0]), BW)

@@ -45,3 +45,20 @@ def test_a_mapping_with_the_wrong_layer_count_fails_before_any_layer_is_timed(ca
 def test_threads_must_be_a_positive_integer(bad):
     with pytest.raises(ConfigError, match="engine.threads"):
         EngineConfig(name="local", threads=bad)
+
+
+def test_the_first_failing_layer_in_serial_order_is_the_error_raised(case_factory, monkeypatch):
+    """Layers 1 and 2 (threads 1 and 0 of 2) fail: the error of layer 1 is raised, as by the serial loop."""
+    cost_model, steps, mapping = case_factory("ep")
+    original = type(cost_model).layer_cost
+
+    def failing(self, work, layer_map):
+        index = mapping.layers.index(layer_map)
+        if index in (1, 2):
+            raise ValueError(f"layer {index} failed")
+        return original(self, work, layer_map)
+
+    monkeypatch.setattr(type(cost_model), "layer_cost", failing)
+    for threads in (1, 2, 3):
+        with pytest.raises(ValueError, match="layer 1 failed"):
+            get_engine(EngineConfig(name="local", threads=threads)).simulate_steps(cost_model, steps, mapping)
