@@ -6,17 +6,9 @@ floating-point operations are those of the DES (module docstring of :mod:`hdmoe_
 serves its entities FIFO by (arrival time, key). :mod:`hdmoe_ray.network.des_sweep` runs the same DES over
 a band of rows (a tile of the tiled engine) with the two helpers below; its serve loop has the shape of the
 one here. Folding the whole mesh onto it (entities with keys 0..n-1, stops written per entity) gave
-bit-identical results but a 6-8 % slower kernel on DeepSeek-V2-Lite 4x8 layers, so the whole-mesh loop
-keeps its own (time, key) records.
-
-Every chunk is injected at t = 0 and every hop takes a positive time unless a chunk has 0 bytes and the
-hop latency is 0, so a link serves its injected stream first, in key order, with no comparisons; then it
-merges its arrived streams (one on an X link, three on a Y link) with selects rather than branches, writes
-served chunks through cursors held in registers, and appends arrivals to a list the per-message finishes
-are taken from at the end. With 0-byte chunks and no latency the general 5-stream merge runs instead
-(tested against the event-driven reference). On the 26 layers of a DeepSeek-V2-Lite 4x8 EP step (82,500
-records for 20,500 messages per layer) this took the kernel from 1.12-1.13 to 0.99-1.00 ms per layer
-(minimum of 40 replays of the captured calls, alternating with the previous kernel).
+bit-identical results but a 6-8 % slower kernel on DeepSeek-V2-Lite 4x8 layers (median per layer 1.39-1.50
+ms -> 1.50-1.60 ms in three runs alternating the two), so the whole-mesh loop keeps its own (time, key)
+records and per-message finishes.
 """
 
 from __future__ import annotations
@@ -139,35 +131,6 @@ def _pair_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks):
     return start, pair_first
 
 
-@njit(cache=True, inline="always")
-def _serve(k, arrival, free, ent_dur, ent_tx, ent_ty, x_link, nx, ny, hop_latency):
-    """Serve entity ``k`` arriving at ``arrival`` on a link busy until ``free`` whose next node is at (nx,
-    ny): ``(free, duration, t_next, straight, south, north)``, ``t_next`` its arrival at the next node and
-    the flags where it goes from there: straight on, or turned south / north after an X link (none: it
-    has arrived)."""
-    dur = ent_dur[k]
-    free = max(free, arrival) + dur
-    tx = ent_tx[k]
-    ty = ent_ty[k]
-    straight = (tx != nx) if x_link else (ty != ny)
-    south = x_link and tx == nx and ty > ny
-    north = x_link and tx == nx and ty < ny
-    return free, dur, free + hop_latency, straight, south, north
-
-
-@njit(cache=True, inline="always")
-def _push(straight, south, north, t_next, k, c0, c1, c2, dead, rec_t, rec_key, arr_t, arr_k, n_arr):
-    """Append the record (t_next, k) to the next stream its flags name (cursors ``c0`` straight, ``c1``
-    south, ``c2`` north; none: the ``dead`` record) and to the arrivals (kept only when no flag is set),
-    with selects rather than branches; returns the advanced cursors and arrival count."""
-    q = c0 if straight else (c1 if south else (c2 if north else dead))
-    rec_t[q] = t_next
-    rec_key[q] = k
-    arr_t[n_arr] = t_next
-    arr_k[n_arr] = k
-    return c0 + straight, c1 + south, c2 + north, n_arr + (not (straight or south or north))
-
-
 @njit(cache=True, nogil=True)
 def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, link_bytes_per_s, hop_latency):
     """The DES of one all-to-all phase on the whole mesh, from messages to results, in one compiled call:
@@ -208,8 +171,8 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
         start = _mesh_stream_starts(mesh_x, mesh_y, node_x, node_y, src, dst, n_chunks)
         pair_first = np.empty(0, np.int64)
     n_rec = start[-1]
-    rec_t = np.empty(n_rec + 1, np.float64)  # + 1: the record arrived chunks are written to and dropped
-    rec_key = np.empty(n_rec + 1, np.int64)
+    rec_t = np.empty(n_rec, np.float64)
+    rec_key = np.empty(n_rec, np.int64)
     ent_dur = np.empty(n_ent, np.float64)
     ent_size = np.empty(n_ent, np.float64)
     ent_tx = np.empty(n_ent, np.int32)
@@ -218,31 +181,27 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     cursor = start[:-1].copy()
     sent = np.zeros(num_nodes, np.float64)
     received = np.zeros(num_nodes, np.float64)
-    # inject: every chunk on the injected stream of its first link, in index order (node loads summed in
-    # message order, as traffic.node_traffic_bytes); one entity per message unless chunked
-    n_moving = 0
+    # inject: every chunk on the injected stream of its first link, in index order
     e = 0
+    n_moving = 0
     for m in range(num_messages):
-        size_m = size_bytes[m]
-        src_m = src[m]
-        dst_m = dst[m]
-        sent[src_m] += size_m
-        received[dst_m] += size_m
+        sent[src[m]] += size_bytes[m]  # node loads summed in message order (as traffic.node_traffic_bytes)
+        received[dst[m]] += size_bytes[m]
+        last = size_bytes[m] - (n_chunks[m] - 1) * chunk_bytes if chunked else size_bytes[m]
+        tx, ty = node_x[dst[m]], node_y[dst[m]]
         if by_pair:
-            s = pair_first[src_m * num_nodes + dst_m]
+            s = pair_first[src[m] * num_nodes + dst[m]]
         else:
-            direction = _dir_xy(node_x[src_m], node_y[src_m], node_x[dst_m], node_y[dst_m])
-            s = (src_m * 4 + direction) * 5 if direction >= 0 else -1
-        n_m = n_chunks[m] if chunked else 1
-        for c in range(n_m):
-            size = size_m
+            direction = _dir_xy(node_x[src[m]], node_y[src[m]], tx, ty)
+            s = (src[m] * 4 + direction) * 5 if direction >= 0 else -1
+        for c in range(n_chunks[m]):
             if chunked:
                 key_msg[e] = m
-                size = size_m - (n_m - 1) * chunk_bytes if c == n_m - 1 else chunk_bytes
+            size = last if c == n_chunks[m] - 1 else chunk_bytes
             ent_size[e] = size
             ent_dur[e] = size / link_bytes_per_s
-            ent_tx[e] = node_x[dst_m]
-            ent_ty[e] = node_y[dst_m]
+            ent_tx[e] = tx
+            ent_ty[e] = ty
             if s >= 0:
                 r = cursor[s]
                 rec_t[r] = 0.0
@@ -261,16 +220,8 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
             num_links = max(num_links, link_of[node, direction] + 1)
     busy = np.zeros(num_links, np.float64)
     load = np.zeros(num_links, np.float64)
-    # arrivals (time, key) in sweep order; per-message finishes are taken from them at the end
-    arr_t = np.empty(n_moving + 1, np.float64)
-    arr_k = np.empty(n_moving + 1, np.int64)
-    n_arr = 0
-    min_dur = np.inf
-    for k in range(n_ent):
-        min_dur = min(min_dur, ent_dur[k])
-    # every arrival at a link comes after t = 0, so each link serves its injected stream first, in key
-    # order; only zero-duration chunks with zero latency (0-byte messages) need the general merge
-    injected_first = min_dur > 0.0 or hop_latency > 0.0
+    finish = np.zeros(num_messages, np.float64)
+    n_arrived = 0
     head = np.empty(5, np.int64)
     stop = np.empty(5, np.int64)
     for ln in order_links:
@@ -278,6 +229,7 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
         if start[base + 5] == start[base]:
             continue
         direction = ln % 4
+        n_active = _open_streams(start, base, head, stop)
         next_node = _step(ln >> 2, direction, mesh_x)
         nx, ny = node_x[next_node], node_y[next_node]
         x_link = direction < 2
@@ -285,76 +237,46 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
         s_straight = (next_node * 4 + direction) * 5 + 1 + direction
         s_south = (next_node * 4 + SOUTH) * 5 + 1 + direction
         s_north = (next_node * 4 + NORTH) * 5 + 1 + direction
-        c0 = cursor[s_straight]
-        c1 = cursor[s_south] if x_link else 0
-        c2 = cursor[s_north] if x_link else 0
         free = 0.0
         link_busy = 0.0
         link_load = 0.0
-        if injected_first:
-            for r in range(start[base], start[base + 1]):
-                k = rec_key[r]
-                free, dur, t_next, straight, south, north = _serve(k, 0.0, free, ent_dur, ent_tx, ent_ty, x_link, nx, ny, hop_latency)
-                link_busy += dur
-                link_load += ent_size[k]
-                c0, c1, c2, n_arr = _push(straight, south, north, t_next, k, c0, c1, c2, n_rec, rec_t, rec_key, arr_t, arr_k, n_arr)
-            # then the arrived streams merged by (time, key): straight on (the only one of an X link), and on
-            # a Y link the chunks turning from east and from west links; an exhausted stream reads as +inf
-            h0, e0 = start[base + 1 + direction], start[base + 2 + direction]
-            h1, e1 = (0, 0) if x_link else (start[base + 1 + EAST], start[base + 2 + EAST])
-            h2, e2 = (0, 0) if x_link else (start[base + 1 + WEST], start[base + 2 + WEST])
-            for _ in range((e0 - h0) + (e1 - h1) + (e2 - h2)):
-                t0 = rec_t[h0] if h0 < e0 else np.inf
-                t1 = rec_t[h1] if h1 < e1 else np.inf
-                t2 = rec_t[h2] if h2 < e2 else np.inf
-                k0 = rec_key[h0]
-                k1 = rec_key[h1]
-                k2 = rec_key[h2]
-                p1 = (t1 < t0) or (t1 == t0 and k1 < k0)
-                best_t = t1 if p1 else t0
-                best_k = k1 if p1 else k0
-                p2 = (t2 < best_t) or (t2 == best_t and k2 < best_k)
-                r = h2 if p2 else (h1 if p1 else h0)
-                h2 += p2
-                h1 += p1 and not p2
-                h0 += not (p1 or p2)
-                k = rec_key[r]
-                free, dur, t_next, straight, south, north = _serve(k, rec_t[r], free, ent_dur, ent_tx, ent_ty, x_link, nx, ny,
-                                                 hop_latency)
-                link_busy += dur
-                link_load += ent_size[k]
-                c0, c1, c2, n_arr = _push(straight, south, north, t_next, k, c0, c1, c2, n_rec, rec_t, rec_key, arr_t, arr_k, n_arr)
-        else:
-            n_active = _open_streams(start, base, head, stop)
-            for _ in range(start[base + 5] - start[base]):
-                best = 0
-                if n_active > 1:  # FIFO by (time, key) over all 5 streams; every active one holds a record
-                    best_t = rec_t[head[0]]
-                    for s in range(1, n_active):
-                        c_t = rec_t[head[s]]
-                        if c_t < best_t or (c_t == best_t and rec_key[head[s]] < rec_key[head[best]]):
-                            best, best_t = s, c_t
-                r = head[best]
-                head[best] = r + 1
-                if r + 1 == stop[best] and n_active > 1:  # exhausted: drop it, the others keep their order
-                    for s in range(best + 1, n_active):
-                        head[s - 1] = head[s]
-                        stop[s - 1] = stop[s]
-                    n_active -= 1
-                k = rec_key[r]
-                free, dur, t_next, straight, south, north = _serve(k, rec_t[r], free, ent_dur, ent_tx, ent_ty, x_link, nx, ny,
-                                                 hop_latency)
-                link_busy += dur
-                link_load += ent_size[k]
-                c0, c1, c2, n_arr = _push(straight, south, north, t_next, k, c0, c1, c2, n_rec, rec_t, rec_key, arr_t, arr_k, n_arr)
-        cursor[s_straight] = c0
-        if x_link:
-            cursor[s_south] = c1
-            cursor[s_north] = c2
+        for _ in range(start[base + 5] - start[base]):
+            best = 0
+            if n_active > 1:  # FIFO by (time, key); every active stream holds a record
+                best_t = rec_t[head[0]]
+                for s in range(1, n_active):
+                    c_t = rec_t[head[s]]
+                    if c_t < best_t or (c_t == best_t and rec_key[head[s]] < rec_key[head[best]]):
+                        best, best_t = s, c_t
+            r = head[best]
+            head[best] = r + 1
+            if r + 1 == stop[best] and n_active > 1:  # stream exhausted: drop it, the others keep their order
+                for s in range(best + 1, n_active):
+                    head[s - 1] = head[s]
+                    stop[s - 1] = stop[s]
+                n_active -= 1
+            k = rec_key[r]
+            dur = ent_dur[k]
+            free = max(free, rec_t[r]) + dur
+            link_busy += dur
+            link_load += ent_size[k]
+            t_next = free + hop_latency
+            ty = ent_ty[k]
+            if x_link and ent_tx[k] != nx:
+                s = s_straight
+            elif ty > ny:
+                s = s_south if x_link else s_straight
+            elif ty < ny:
+                s = s_north if x_link else s_straight
+            else:  # arrived
+                m = key_msg[k] if chunked else k
+                finish[m] = max(finish[m], t_next)
+                n_arrived += 1
+                continue
+            q = cursor[s]
+            cursor[s] = q + 1
+            rec_t[q] = t_next
+            rec_key[q] = k
         busy[link_of[ln >> 2, direction]] = link_busy
         load[link_of[ln >> 2, direction]] = link_load
-    finish = np.zeros(num_messages, np.float64)
-    for a in range(n_arr):
-        m = key_msg[arr_k[a]] if chunked else arr_k[a]
-        finish[m] = max(finish[m], arr_t[a])
-    return finish, busy, load, sent, received, n_arr == n_moving
+    return finish, busy, load, sent, received, n_arrived == n_moving

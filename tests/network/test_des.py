@@ -110,9 +110,9 @@ def test_equals_event_driven_reference(seed, chunk, latency, shape):
 @pytest.mark.parametrize("shape", [(4, 3), (9, 8)])
 def test_zero_byte_messages_without_latency_equal_the_reference(shape):
     """0-byte messages take no link time, so with zero latency they reach links at t = 0 beside the injected
-    chunks: the kernel's general merge (all five streams by time, key) runs instead of injected-first.
-    (Not chunked: with chunks, the reference's window search splits chunks around the zero-length windows
-    of 0-byte ones, which a FIFO link never does.)"""
+    chunks and tie with them: the (time, key) order decides. (Not chunked: with chunks, the reference's
+    window search splits chunks around the zero-length windows of 0-byte ones, which a FIFO link never
+    does.)"""
     rng = np.random.default_rng(7)
     mesh = Mesh(*shape)
     n = 80
