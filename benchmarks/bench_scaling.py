@@ -2,12 +2,13 @@
 model; and a projection to 128x128 / 256x256 meshes on N machines from the measured per-tile costs.
 
     .venv/bin/python benchmarks/bench_scaling.py [--sizes 8 16 32 64 128] [--tiles 2 4]
-        [--networks flow des] [--engines local ray] [--max-point-s 600] [--max-rss-gb 8]
+        [--networks flow des] [--engines local ray] [--local-threads 1 2] [--max-point-s 600] [--max-rss-gb 8]
 
 DeepSeek-V3 synthetic trace, EP, profile=paper, expected mode (one step), B = 256, 512, 1024, 4096,
 8192 for 8x8 .. 128x128. Every point runs in a fresh process (peak RSS = that process's ru_maxrss;
 engine=ray also reports the largest actor's). ``simulate_s`` is ``simulate_mapping`` only (no trace
-generation, no Ray start-up: Ray and the actors are warmed by a first step of the same mapping); CPU is
+generation, no Ray start-up: Ray and the actors are warmed by a first step of the same mapping); engine=local
+runs once per ``--local-threads`` value (``engine.threads``: the layers of the step side by side); CPU is
 the process's CPU seconds over that call, plus every actor's for engine=ray (on a shared machine the
 kernel shares CPU between sessions, so wall time alone says little).
 A point whose predicted time (from the previous size, x8 per doubling of the side: messages grow with
@@ -28,7 +29,7 @@ BATCH = {8: 256, 16: 512, 32: 1024, 64: 4096, 128: 8192, 256: 8192}
 GROWTH_PER_DOUBLING = 8.0  # time and entity memory ~ D x side
 
 
-def point(n: int, engine: str, tiles: int, network: str) -> dict:
+def point(n: int, engine: str, tiles: int, network: str, threads: int = 1) -> dict:
     """Run in a child: one step, engine warmed first for ray."""
     import resource
 
@@ -40,7 +41,8 @@ def point(n: int, engine: str, tiles: int, network: str) -> dict:
 
     run = compose_run_config(["model=deepseek_v3", "profile=paper", "strategy=ep", f"hardware.mesh_x={n}",
                               f"hardware.mesh_y={n}", f"workload.batch_size={BATCH[n]}", f"network={network}",
-                              "tracking=none", f"engine={engine}", f"engine.num_actors={tiles}"])
+                              "tracking=none", f"engine={engine}", f"engine.num_actors={tiles}",
+                              f"engine.threads={threads}"])
     inputs = prepare_inputs(run)
     mapping = build_mapping(strategy_context(inputs, run.strategy))
     if engine == "ray":
@@ -48,7 +50,7 @@ def point(n: int, engine: str, tiles: int, network: str) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     breakdown = simulate_mapping(inputs, mapping)
     simulate_s, driver_cpu_s = time.perf_counter() - t0, time.process_time() - c0
-    out = {"mesh": n, "batch": BATCH[n], "engine": engine, "tiles": tiles, "network": network,
+    out = {"mesh": n, "batch": BATCH[n], "engine": engine, "tiles": tiles, "threads": threads, "network": network,
            "simulate_s": simulate_s, "tbt_us": breakdown.tbt_s * 1e6, "cpu_s": driver_cpu_s,
            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
     stats = getattr(get_engine(run.engine), "stats", None)
@@ -62,8 +64,8 @@ def point(n: int, engine: str, tiles: int, network: str) -> dict:
     return out
 
 
-def run_point(n, engine, tiles, network, timeout_s) -> dict | None:
-    cmd = [sys.executable, __file__, "--child", str(n), engine, str(tiles), network]
+def run_point(n, engine, tiles, network, threads, timeout_s) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", str(n), engine, str(tiles), network, str(threads)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -101,14 +103,15 @@ def project(rows: list[dict]) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        n, engine, tiles, network = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
-        print(json.dumps(point(n, engine, tiles, network)))
+        n, engine, tiles, network, threads = int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+        print(json.dumps(point(n, engine, tiles, network, threads)))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[8, 16, 32, 64, 128])
     parser.add_argument("--tiles", type=int, nargs="*", default=[2, 4])
     parser.add_argument("--networks", nargs="*", default=["flow", "des"])
     parser.add_argument("--engines", nargs="*", default=["local", "ray"])
+    parser.add_argument("--local-threads", type=int, nargs="*", default=[1], help="engine.threads of local points")
     parser.add_argument("--max-point-s", type=float, default=600.0)
     parser.add_argument("--max-rss-gb", type=float, default=8.0)
     args = parser.parse_args()
@@ -117,10 +120,10 @@ def main() -> None:
     last: dict[tuple, dict] = {}
     for network in args.networks:
         for n in args.sizes:
-            configs = [("local", 1)] if "local" in args.engines else []
-            configs += [("ray", t) for t in args.tiles if "ray" in args.engines and t <= n]
-            for engine, tiles in configs:
-                prev = last.get((engine, tiles, network))
+            configs = [("local", 1, t) for t in args.local_threads] if "local" in args.engines else []
+            configs += [("ray", t, 1) for t in args.tiles if "ray" in args.engines and t <= n]
+            for engine, tiles, threads in configs:
+                prev = last.get((engine, tiles, threads, network))
                 if prev is not None:
                     k = GROWTH_PER_DOUBLING ** math.log2(n / prev["mesh"])
                     t_est, m_est = prev["simulate_s"] * k, prev["peak_rss_gb"] * k
@@ -129,15 +132,16 @@ def main() -> None:
                               f"{m_est:.1f} GB from {prev['mesh']}x{prev['mesh']} (caps {args.max_point_s:.0f} s, "
                               f"{args.max_rss_gb:.0f} GB)", flush=True)
                         continue
-                row = run_point(n, engine, tiles, network, args.max_point_s * 1.5 + 120)
+                row = run_point(n, engine, tiles, network, threads, args.max_point_s * 1.5 + 120)
                 if row is None:
                     continue
                 rows.append(row)
-                last[(engine, tiles, network)] = row
+                last[(engine, tiles, threads, network)] = row
                 extra = (f" rounds {row['rounds']}, {row['mb_per_round']:.2f} MB/round, largest actor "
                          f"{row['actor_peak_rss_gb']:.2f} GB, actors' CPU "
                          f"{' + '.join(f'{c:.1f}' for c in row['actor_cpu_s'])} s" if engine == "ray" else "")
-                print(f"  {n:3d}x{n:<3d} B={row['batch']:5d} {network:4s} {engine:5s} tiles={tiles}: "
+                layout = f"threads={threads}" if engine == "local" else f"tiles={tiles}  "
+                print(f"  {n:3d}x{n:<3d} B={row['batch']:5d} {network:4s} {engine:5s} {layout}: "
                       f"simulate {row['simulate_s']:7.2f} s (CPU {row['cpu_s']:6.2f} s), peak RSS "
                       f"{row['peak_rss_gb']:.2f} GB, "
                       f"TBT {row['tbt_us']:.1f} us{extra}", flush=True)
