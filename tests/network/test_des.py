@@ -140,3 +140,19 @@ def test_bad_parameters_raise_config_errors(mesh48):
         simulate_des(mesh48, m, BW, chunk_bytes=0.0)
     with pytest.raises(ConfigError, match="latency"):
         simulate_des(mesh48, m, BW, hop_latency_s=-1.0)
+
+
+def test_mesh_side_limit_of_the_packed_destinations():
+    """Destinations are packed as x << 16 | y in an int32: a 32767-node row still routes end to end (by hand:
+    32766 hops of s / BW), a side of 32768 is refused before any work."""
+    from hdmoe_ray.network.des_kernels import des_whole_mesh
+    from hdmoe_ray.network.xy import link_of_table
+
+    side = 32767
+    src, dst = np.array([0], np.int64), np.array([side - 1], np.int64)
+    finish, busy, *_, complete = des_whole_mesh(side, 1, link_of_table(side, 1), src, dst, np.array([50.0]), 0.0,
+                                                BW, 0.0)
+    assert complete and finish[0] == pytest.approx((side - 1) * 50.0 / BW, rel=1e-12)
+    assert np.count_nonzero(busy) == side - 1
+    with pytest.raises(ValueError, match="mesh side above 32767"):
+        des_whole_mesh(side + 1, 1, np.zeros((side + 1, 4), np.int64), src, dst, np.array([50.0]), 0.0, BW, 0.0)
