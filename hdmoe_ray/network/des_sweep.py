@@ -66,14 +66,16 @@ def _place_injected(records, cursor, first_link, ent_t, ent_key):
 
 
 @njit(cache=True)
-def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_dst, ent_t, ent_dur, ent_key,
-              ent_size, hop_latency):
+def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_dst, ent_t, ent_key, ent_size,
+              link_bytes_per_s, hop_latency):
     """Serve entities over the links leaving nodes ``[node_lo, node_hi)`` in the ``allowed`` directions.
 
     Entities (message chunks) stand at ``ent_node`` at time ``ent_t`` heading for ``ent_dst``; each is
     forwarded along its XY route while its next link is in the set; ``ent_node`` and ``ent_t`` are
     updated in place (``ent_t``: arrival at ``ent_node``). ``timed``: run the DES (FIFO per link by
-    (arrival time, key), store and forward, one entity at a time); otherwise only add up the loads.
+    (arrival time, key), store and forward, one entity at a time); otherwise only add up the loads. A
+    hop's duration is ``ent_size / link_bytes_per_s``, computed per hop (as the whole-mesh DES does: one
+    random read fewer per hop than a stored duration, and the same division, so the same bits).
 
     Returns ``(busy_s, load_bytes, state)``: per local link ``(node - node_lo) * 4 + direction`` the
     seconds of transmission and the bytes carried, and per entity 1 when it reached its destination,
@@ -87,11 +89,15 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     load = np.zeros(n_local, np.float64)
     state = np.full(n_ent, -1, np.int8)
     # coordinates of every entity's destination (no division per hop)
+    if max(mesh_x, mesh_y) > np.iinfo(np.int16).max:
+        raise ValueError("DES sweep: a mesh side above 32767 nodes (destinations packed as x << 16 | y)")
     ent_tx = np.empty(n_ent, np.int64)
     ent_ty = np.empty(n_ent, np.int64)
+    ent_txy = np.empty(n_ent, np.int32)  # x << 16 | y: one read per hop in the serve loop
     for e in range(n_ent):
         ent_tx[e] = ent_dst[e] % mesh_x
         ent_ty[e] = ent_dst[e] // mesh_x
+        ent_txy[e] = (ent_tx[e] << 16) | ent_ty[e]
     if not timed:  # loads only: walk every route inside the set, adding bytes
         for e in range(n_ent):
             node = ent_node[e]
@@ -103,7 +109,7 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
             while direction >= 0 and allowed[direction] and node_lo <= node < node_hi:
                 link = (node - node_lo) * 4 + direction
                 load[link] += ent_size[e]
-                busy[link] += ent_dur[e]
+                busy[link] += ent_size[e] / link_bytes_per_s
                 node, x, y = _advance(node, x, y, direction, mesh_x)
                 direction = _dir_xy(x, y, ent_tx[e], ent_ty[e])
                 moved = True
@@ -116,8 +122,8 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     cursor = start[:-1].copy()
     records = np.empty(start[-1], np.int32)
     _place_injected(records, cursor, first_link, ent_t, ent_key)
-    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_tx, ent_ty,
-                 ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state)
+    _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_txy, ent_t,
+                 ent_key, ent_size, link_bytes_per_s, hop_latency, busy, load, state)
     return busy, load, state
 
 
@@ -175,8 +181,8 @@ def _band_stream_starts(mesh_x, node_lo, node_hi, allowed, ent_node, ent_tx, ent
 
 
 @njit(cache=True)
-def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_tx, ent_ty,
-                 ent_t, ent_dur, ent_key, ent_size, hop_latency, busy, load, state):
+def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, records, ent_node, ent_txy, ent_t,
+                 ent_key, ent_size, link_bytes_per_s, hop_latency, busy, load, state):
     """The timed sweep of :func:`des_sweep`: serve every link of the set in a topological order of XY
     routes, each merging its input streams (``start``: stream s occupies ``records[start[s]:start[s + 1]]``,
     injected ones filled up to ``cursor``) FIFO by (time, key), ties to the lower stream.
@@ -232,13 +238,15 @@ def _serve_links(mesh_x, mesh_y, node_lo, node_hi, allowed, start, cursor, recor
                     head[s - 1] = head[s]
                     stop[s - 1] = stop[s]
                 n_active -= 1
-            dur = ent_dur[e]
+            size = ent_size[e]
+            txy = ent_txy[e]
+            dur = size / link_bytes_per_s
             free = max(free, rec_t[r]) + dur
             link_busy += dur
-            link_load += ent_size[e]
+            link_load += size
             t_next = free + hop_latency
-            ty = ent_ty[e]
-            if x_link and ent_tx[e] != nx:
+            ty = txy & 0xFFFF
+            if x_link and (txy >> 16) != nx:
                 s = s_straight
             elif ty > ny:
                 s = s_south if x_link else s_straight

@@ -158,9 +158,9 @@ class TileWorker:
         k = self.k
         if not len(ents):
             return ents
-        dur = ents.size / k.link_bytes_per_s
         busy, load, state = des_sweep(k.mesh_x, k.mesh_y, self.node_lo, self.node_hi, allowed, k.timed,
-                                      ents.node, ents.dst, ents.t, dur, ents.key, ents.size, k.hop_latency_s)
+                                      ents.node, ents.dst, ents.t, ents.key, ents.size, k.link_bytes_per_s,
+                                      k.hop_latency_s)
         if key not in self.busy_s:
             self.busy_s[key] = busy
             self.load_bytes[key] = load
