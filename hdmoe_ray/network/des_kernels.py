@@ -147,8 +147,8 @@ def des_whole_mesh(mesh_x, mesh_y, link_of, src, dst, size_bytes, chunk_bytes, l
     (duration, bytes, x, y) and 12-byte records instead of 16: on meshes whose chunks no longer fit in the
     cache, the sweep is bound by these reads (replaying captured DeepSeek-V3 layers: 32x32 125 -> 81 ms,
     64x64 1.23 -> 0.92 s per layer). Keys above ``2^31 - 1`` or a mesh side above 32767 raise ValueError.
-    On small meshes the stream sizes and first
-    links come from per-(src, dst) pair counts (:func:`_pair_stream_starts`), not per message.
+    On small meshes the stream sizes and first links come from per-(src, dst) pair counts
+    (:func:`_pair_stream_starts`), not per message.
 
     Returns ``(finish_s [M], busy_s [L], load_bytes [L], sent [D], received [D], complete)``: every
     message's arrival (the latest of its chunks; 0 for a zero-hop message), per-link seconds of

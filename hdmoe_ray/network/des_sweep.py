@@ -88,9 +88,9 @@ def des_sweep(mesh_x, mesh_y, node_lo, node_hi, allowed, timed, ent_node, ent_ds
     busy = np.zeros(n_local, np.float64)
     load = np.zeros(n_local, np.float64)
     state = np.full(n_ent, -1, np.int8)
-    # coordinates of every entity's destination (no division per hop)
     if max(mesh_x, mesh_y) > np.iinfo(np.int16).max:
         raise ValueError("DES sweep: a mesh side above 32767 nodes (destinations packed as x << 16 | y)")
+    # coordinates of every entity's destination (no division per hop)
     ent_tx = np.empty(n_ent, np.int64)
     ent_ty = np.empty(n_ent, np.int64)
     ent_txy = np.empty(n_ent, np.int32)  # x << 16 | y: one read per hop in the serve loop

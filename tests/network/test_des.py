@@ -9,7 +9,9 @@ import pytest
 from hdmoe_ray.core.errors import ConfigError
 from hdmoe_ray.hardware.mesh import Mesh
 from hdmoe_ray.network.des import link_order, simulate_des
+from hdmoe_ray.network.des_kernels import des_whole_mesh
 from hdmoe_ray.network.traffic import Messages, empty_messages, node_traffic_bytes
+from hdmoe_ray.network.xy import link_of_table
 
 from .reference_des import reference_des
 
@@ -145,9 +147,6 @@ def test_bad_parameters_raise_config_errors(mesh48):
 def test_mesh_side_limit_of_the_packed_destinations():
     """Destinations are packed as x << 16 | y in an int32: a 32767-node row still routes end to end (by hand:
     32766 hops of s / BW), a side of 32768 is refused before any work."""
-    from hdmoe_ray.network.des_kernels import des_whole_mesh
-    from hdmoe_ray.network.xy import link_of_table
-
     side = 32767
     src, dst = np.array([0], np.int64), np.array([side - 1], np.int64)
     finish, busy, *_, complete = des_whole_mesh(side, 1, link_of_table(side, 1), src, dst, np.array([50.0]), 0.0,
