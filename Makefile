@@ -27,10 +27,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hdmoe-simulate compare=[ep,hybrid_cb]
 
+# The numba kernels are compiled once, serially, before the parallel run: processes compiling into the same
+# cache at once can crash (hdmoe_ray/workflows/warm_kernels.py).
 # The Ray-cluster tests (tests/cluster) run last and alone, so their fault timings (1 min each) are not
 # measured against the rest of the suite competing for the same cores; --durations prints them.
 test: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/python -m hdmoe_ray.workflows.warm_kernels
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not cluster"
 	$(BIN)/python -m pytest -q -n 0 -m cluster --durations=10 tests/cluster
 
