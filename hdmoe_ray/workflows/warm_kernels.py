@@ -7,8 +7,8 @@ is rewriting and crash with a segmentation fault (numba issues 4807 and 10128). 
 run, the others only read the cache.
 
 What it runs: a one-step DeepSeek-V2-Lite 4x8 simulation of the ep, tp and hybrid_cb mappings under
-``profile=paper`` / ``physical`` and ``network=des`` / ``flow`` on the local engine (one and two threads),
-and the same steps through the tiled algorithm in process (2 tiles), i.e. every kernel of both engines
+``profile=paper`` / ``physical`` and ``network=des`` / ``flow`` on the local engine (more threads run the
+same kernels), and the same steps through the tiled algorithm in process (2 tiles), i.e. every kernel of both engines
 with the argument types a run uses. About 30 s from an empty cache on 2 cores, 6 s once cached.
 
     python -m hdmoe_ray.workflows.warm_kernels
@@ -42,9 +42,7 @@ def warm_kernels(say=print) -> None:
         inputs = prepare_inputs(run)
         for name in STRATEGIES:
             mapping = build_mapping(strategy_context(inputs, strategy_config(name)))
-            for threads in (1, 2):
-                get_engine(EngineConfig(name="local", threads=threads)).simulate_steps(
-                    inputs.cost_model, inputs.steps, mapping)
+            get_engine(EngineConfig(name="local")).simulate_steps(inputs.cost_model, inputs.steps, mapping)
             simulate_steps_in_process(inputs.cost_model, inputs.steps, mapping, 2)
         say(f"[warm-kernels] {time.perf_counter() - t0:6.1f} s profile={profile} network={network}")
 
